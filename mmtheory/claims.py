@@ -1,0 +1,193 @@
+"""The registry of the papers' claims and of our reproduction status: the backbone of the book.
+
+Every claim of both papers that the book checks has an entry in :data:`CLAIMS` (its statement and the
+paper's value). A chapter that checks a claim calls :func:`record` with our value and the outcome of a
+computed comparison; the record is written atomically as JSON under
+``<results_dir>/<profile>/claims/<id>.json``. :func:`scorecard` joins the catalogue with the records
+(``python -m mmtheory claims`` prints it); a claim with no record is "not yet run".
+
+``results_dir`` resolves, in order: the argument, the environment variable ``MMTHEORY_RESULTS_DIR``,
+``results/`` at the root of the source checkout (where the quick-profile records are committed).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from mmtheory import __version__
+from mmtheory._io import atomic_write_json
+
+STATUSES = ("holds", "differs", "not yet run")
+PROFILES = ("quick", "full")
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One claim of a paper.
+
+    Attributes
+    ----------
+    id : str
+        Stable identifier, ``H21-...`` (Huang et al. 2021) or ``P22-...`` (Peng et al. 2022).
+    paper : str
+    section : str
+    statement : str
+        The claim in the paper's terms.
+    paper_value : str
+        The paper's number(s) or qualitative statement.
+    chapter : str
+        The notebook (without extension) that checks it.
+    """
+
+    id: str
+    paper: str
+    section: str
+    statement: str
+    paper_value: str
+    chapter: str
+
+
+_H = "Huang et al. 2021"
+_P = "Peng et al. 2022"
+
+CLAIMS: dict[str, Claim] = {
+    c.id: c
+    for c in [
+        Claim("H21-nested", _H, "Sec. 3 (Def. 1)",
+              "For N a subset of M, G_N is a subset of G_M, so the best latent quality reachable with M is at least as good as with N.",
+              "structural (no number)", "01_framework"),
+        Claim("H21-syn-w1", _H, "Sec. 6.2, synthetic table",
+              "With full overlap (w = 1) every modality set reaches eta = 0.", "0 in every row at w = 1", "02_synthetic_overlap"),
+        Claim("H21-syn-all", _H, "Sec. 6.2, synthetic table",
+              "With all four modalities eta = 0 for every w.", "0 in every column for m1..m4", "02_synthetic_overlap"),
+        Claim("H21-syn-more", _H, "Sec. 6.2, synthetic table",
+              "For w < 1, eta falls as modalities are added.", "e.g. w = 0: 301.92 > 207.45 > 103.23 > 0", "02_synthetic_overlap"),
+        Claim("H21-syn-overlap", _H, "Sec. 6.2, synthetic table",
+              "For a fixed set short of all modalities, eta rises as the overlap w falls.", "e.g. m1: 0 < 12.04 < 75.89 < 193.28 < 301.92",
+              "02_synthetic_overlap"),
+        Claim("H21-syn-values", _H, "Sec. 6.2, synthetic table",
+              "The table's values (closed form of our generator: (1-w)^2 d_p (K-|M|), d_p = 100).",
+              "12.04 ... 301.92 (16 non-zero cells)", "02_synthetic_overlap"),
+        Claim("H21-prop1", _H, "Prop. 1",
+              "Linear g and h, M = [K], N = [K-1]: gamma_S(M, N) <= 0 (population ERM, and noise-free ERM with m >= d).",
+              "gamma_S <= 0", "03_proposition1"),
+        Claim("H21-prop1-finite", _H, "Prop. 1 (finite S)",
+              "gamma_S(M, N) <= 0 for every finite, noisy training sample S.",
+              "gamma_S <= 0 (qualifiers open)", "03_proposition1"),
+        Claim("H21-thm1", _H, "Thm. 1",
+              "r(M) - r(N) <= gamma_S(M, N) + 8 L R_m(H o G_M) + 4C/sqrt(m) + 2C sqrt(2 ln(2/delta)/m) w.p. >= 1 - delta/2.",
+              "bound holds w.p. >= 1 - delta/2", "theorem1"),
+        Claim("H21-thm2", _H, "Thm. 2",
+              "eta(g_M) <= 4 L R_m(H o G_M) + 4 L R_m(H o G) + 6C sqrt(2 ln(2/delta)/m) + L_hat(h_M o g_M, S) w.p. >= 1 - delta.",
+              "bound holds w.p. >= 1 - delta", "theorem2"),
+        Claim("H21-principle", _H, "Sec. 5 (principle)",
+              "More modalities win at large m; a smaller set can win at small m.", "sign change of r(M) - r(N) with m", "selection"),
+        Claim("H21-iemocap-t1", _H, "Table 1",
+              "IEMOCAP test accuracy grows with modalities: T < TV < TA < TVA.", "49.93 < 51.08 < 53.03 < 53.89", "iemocap"),
+        Claim("H21-iemocap-t2", _H, "Table 2",
+              "With enough data TVA is best; with very little data a smaller set beats TVA.",
+              "ratio 1: TVA 53.89 best; ratio 1e-4: TA 25.06 > TVA 24.71", "iemocap"),
+        Claim("H21-iemocap-t3", _H, "Table 3",
+              "Test-accuracy difference and latent-quality difference have the same sign for the four pairs.",
+              "TV/T 1.15, 1.36; TA/T 3.10, 3.57; TVA/TA 0.86, 0.19; TVA/TV 2.81, 2.4", "iemocap"),
+        Claim("P22-imbalance", _P, "Sec. 1, Table 1",
+              "On CREMA-D the concatenation baseline is worse than the audio-only model.", "51.7 < 54.4", "ogm_cremad"),
+        Claim("P22-ogmge", _P, "Table 1",
+              "OGM-GE improves the concatenation baseline on CREMA-D.", "51.7 -> 61.9", "ogm_cremad"),
+        Claim("P22-weak-branch", _P, "Sec. 4",
+              "OGM-GE improves the weak modality's branch (its unimodal accuracy within the fused model).",
+              "qualitative (figures)", "ogm_imbalance"),
+    ]
+}
+
+
+def repo_root() -> Path | None:
+    """The source checkout's root if this package runs from one (it has ``_toc.yml``), else None."""
+    root = Path(__file__).resolve().parents[1]
+    return root if (root / "_toc.yml").exists() else None
+
+
+def resolve_results_dir(path: str | os.PathLike | None = None) -> Path:
+    """Resolve the results folder (see the module docstring)."""
+    if path is not None:
+        return Path(path)
+    if os.environ.get("MMTHEORY_RESULTS_DIR"):
+        return Path(os.environ["MMTHEORY_RESULTS_DIR"])
+    root = repo_root()
+    return (root if root is not None else Path.cwd()) / "results"
+
+
+def _check_profile(profile: str) -> str:
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; valid profiles are {list(PROFILES)}.")
+    return profile
+
+
+def record(
+    claim_id: str,
+    *,
+    ours: str,
+    holds: bool,
+    profile: str,
+    data: str = "synthetic",
+    detail: str = "",
+    results_dir: str | os.PathLike | None = None,
+) -> str:
+    """Record our result for a claim; return a one-line summary for the page.
+
+    Parameters
+    ----------
+    claim_id : str
+        A key of :data:`CLAIMS`.
+    ours : str
+        Our value, as the page shows it.
+    holds : bool
+        Outcome of the chapter's computed check (never typed by hand).
+    profile : {"quick", "full"}
+    data : str
+        What the result was computed on ("synthetic", "IEMOCAP", "stand-in", ...).
+    detail : str
+        How the check was made (threshold, sample sizes).
+    results_dir : path-like, optional
+        Overrides the resolved results folder.
+    """
+    if claim_id not in CLAIMS:
+        raise KeyError(f"unknown claim id {claim_id!r}; registered ids: {sorted(CLAIMS)}.")
+    _check_profile(profile)
+    status = "holds" if bool(holds) else "differs"
+    rec = dict(id=claim_id, ours=str(ours), status=status, profile=profile, data=data, detail=detail,
+               version=__version__)
+    atomic_write_json(resolve_results_dir(results_dir) / profile / "claims" / f"{claim_id}.json", rec)
+    return f"[{claim_id}] {status.upper()}: {CLAIMS[claim_id].statement} Paper: {CLAIMS[claim_id].paper_value}. Ours: {ours}."
+
+
+def load_records(profile: str = "quick", results_dir: str | os.PathLike | None = None) -> dict[str, dict]:
+    """All records of a profile, keyed by claim id (files that do not parse raise with their path)."""
+    folder = resolve_results_dir(results_dir) / _check_profile(profile) / "claims"
+    out = {}
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        try:
+            rec = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"claim record {path} is not valid JSON ({exc}); delete it and re-run its chapter.") from None
+        if rec.get("id") in CLAIMS and rec.get("status") in STATUSES:
+            out[rec["id"]] = rec
+    return out
+
+
+def scorecard(profile: str = "quick", results_dir: str | os.PathLike | None = None) -> pd.DataFrame:
+    """The reproduction scorecard: one row per registered claim, with our value and status."""
+    records = load_records(profile, results_dir)
+    rows = []
+    for cid, claim in CLAIMS.items():
+        rec = records.get(cid, {})
+        rows.append(dict(asdict(claim), ours=rec.get("ours", ""), status=rec.get("status", "not yet run"),
+                         profile=rec.get("profile", profile), data=rec.get("data", "")))
+    return pd.DataFrame(rows)[
+        ["id", "paper", "section", "statement", "paper_value", "ours", "status", "profile", "data", "chapter"]
+    ]

@@ -1,0 +1,65 @@
+"""Run profiles of the chapters: ``quick`` (CPU, CI, minutes) and ``full`` (paper scale, GPU welcome).
+
+A notebook's ``parameters`` cell holds ``profile`` and optional overrides (``None`` = the profile's
+value); :func:`settings` merges them and rejects a bad papermill parameter with one clear message.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+PROFILES: dict[str, dict[str, dict[str, Any]]] = {
+    "01_framework": {
+        "quick": dict(w=0.5, d_shared=20, d_private=20, noise=0.5, task_dims=[8, 8, 8, 8], task_outputs=6,
+                      task_rank=2, sample_sizes=[50, 100, 200, 400, 800, 1600, 3200], seed=0),
+        "full": dict(w=0.5, d_shared=100, d_private=100, noise=0.5, task_dims=[50, 50, 50, 50], task_outputs=20,
+                     task_rank=4, sample_sizes=[250, 500, 1000, 2000, 4000, 8000, 16000, 32000, 64000], seed=0),
+    },
+    "02_synthetic_overlap": {
+        "quick": dict(d_shared=100, d_private=100, n_train=2000, epochs=3, batch_size=256, lr=0.01, noise=0.0,
+                      tolerance=0.05, seed=0),
+        "full": dict(d_shared=100, d_private=100, n_train=20000, epochs=100, batch_size=256, lr=0.01, noise=0.0,
+                     tolerance=0.05, seed=0),
+    },
+    "03_proposition1": {
+        "quick": dict(n_instances=150, sample_factors=[0.5, 2.0, 10.0, 100.0, math.inf], noise_levels=[0.0, 0.5],
+                      max_modalities=4, max_dim=6, seed=0),
+        "full": dict(n_instances=3000, sample_factors=[0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 100.0, 1000.0, math.inf],
+                     noise_levels=[0.0, 0.1, 0.5, 1.0], max_modalities=6, max_dim=10, seed=0),
+    },
+}
+
+
+def settings(chapter: str, profile: str, **overrides: Any) -> dict[str, Any]:
+    """The settings of ``chapter`` under ``profile``, with non-None ``overrides`` applied.
+
+    Raises
+    ------
+    ValueError
+        Unknown chapter, unknown profile, unknown override name, or an override of the wrong type.
+    """
+    if chapter not in PROFILES:
+        raise ValueError(f"unknown chapter {chapter!r}; chapters with profiles: {sorted(PROFILES)}.")
+    if profile not in PROFILES[chapter]:
+        raise ValueError(
+            f"unknown profile {profile!r} (papermill parameter 'profile'); valid profiles are "
+            f"{sorted(PROFILES[chapter])}. Example: papermill in.ipynb out.ipynb -p profile full"
+        )
+    out = dict(PROFILES[chapter][profile])
+    for name, value in overrides.items():
+        if value is None:
+            continue
+        if name not in out:
+            raise ValueError(f"unknown parameter {name!r} for {chapter}; valid parameters are {sorted(out)}.")
+        default = out[name]
+        numeric = isinstance(default, (int, float)) and not isinstance(default, bool)
+        if numeric and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise ValueError(f"parameter {name!r} must be a number like {default!r}; got {value!r}.")
+        if isinstance(default, list) and not isinstance(value, (list, tuple)):
+            raise ValueError(f"parameter {name!r} must be a list like {default!r}; got {value!r}.")
+        if numeric and isinstance(default, int) and not isinstance(default, bool) and float(value) != int(value):
+            raise ValueError(f"parameter {name!r} must be an integer; got {value!r}.")
+        out[name] = type(default)(value) if numeric else (list(value) if isinstance(default, list) else value)
+    out["profile"] = profile
+    return out
