@@ -1,0 +1,102 @@
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from mmtheory import claims
+from mmtheory.cli import main
+from mmtheory.profiles import PROFILES, settings
+
+
+def test_record_then_scorecard(results_tmp):
+    line = claims.record("H21-syn-w1", ours="0", holds=True, profile="quick", detail="test")
+    assert line.startswith("[H21-syn-w1] HOLDS")
+    claims.record("H21-prop1-finite", ours="3%", holds=False, profile="quick")
+    card = claims.scorecard("quick")
+    assert len(card) == len(claims.CLAIMS)
+    status = dict(zip(card["id"], card["status"]))
+    assert status["H21-syn-w1"] == "holds"
+    assert status["H21-prop1-finite"] == "differs"
+    assert status["H21-thm1"] == "not yet run"
+    rec = json.loads((results_tmp / "quick" / "claims" / "H21-syn-w1.json").read_text())
+    assert rec["status"] == "holds" and rec["profile"] == "quick"
+    # profiles are kept apart
+    assert set(claims.scorecard("full")["status"]) == {"not yet run"}
+
+
+def test_record_is_atomic_no_temp_files_left(results_tmp):
+    for _ in range(3):
+        claims.record("H21-syn-all", ours="0", holds=True, profile="quick")
+    files = sorted(p.name for p in (results_tmp / "quick" / "claims").iterdir())
+    assert files == ["H21-syn-all.json"]
+
+
+def test_record_errors(results_tmp):
+    with pytest.raises(KeyError, match="unknown claim id 'nope'"):
+        claims.record("nope", ours="", holds=True, profile="quick")
+    with pytest.raises(ValueError, match="unknown profile 'fast'; valid profiles are"):
+        claims.record("H21-syn-w1", ours="", holds=True, profile="fast")
+
+
+def test_corrupt_record_names_the_file(results_tmp):
+    folder = results_tmp / "quick" / "claims"
+    folder.mkdir(parents=True)
+    (folder / "H21-syn-w1.json").write_text("{not json")
+    with pytest.raises(ValueError, match="H21-syn-w1.json is not valid JSON"):
+        claims.load_records("quick")
+
+
+def test_every_claim_has_a_known_paper_and_chapter():
+    for cid, claim in claims.CLAIMS.items():
+        assert cid == claim.id and cid[:4] in ("H21-", "P22-")
+        assert claim.statement and claim.paper_value and claim.chapter
+
+
+def test_cli_claims_table_and_json(results_tmp, capsys):
+    claims.record("H21-syn-w1", ours="zero", holds=True, profile="quick")
+    assert main(["claims"]) == 0
+    out = capsys.readouterr().out
+    assert "H21-syn-w1" in out and "1 holds" in out
+    assert main(["claims", "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert len(rows) == len(claims.CLAIMS)
+
+
+def test_cli_help_and_module_entry_point(tmp_path):
+    env = dict(os.environ, MMTHEORY_RESULTS_DIR=str(tmp_path))
+    out = subprocess.run([sys.executable, "-m", "mmtheory", "--help"], capture_output=True, text=True, env=env)
+    assert out.returncode == 0 and "claims" in out.stdout and "profiles" in out.stdout
+    out = subprocess.run([sys.executable, "-m", "mmtheory", "claims"], capture_output=True, text=True, env=env)
+    assert out.returncode == 0 and "not yet run" in out.stdout
+
+
+def test_cli_profiles(capsys):
+    assert main(["profiles", "02_synthetic_overlap"]) == 0
+    assert "[quick]" in capsys.readouterr().out
+    assert main(["profiles", "nope"]) == 2
+
+
+def test_settings_validation():
+    cfg = settings("02_synthetic_overlap", "quick", n_train=500)
+    assert cfg["n_train"] == 500 and cfg["profile"] == "quick"
+    assert settings("02_synthetic_overlap", "full")["n_train"] > cfg["n_train"]
+    with pytest.raises(ValueError, match=r"unknown profile 'fast'.*valid profiles are \['full', 'quick'\]"):
+        settings("02_synthetic_overlap", "fast")
+    with pytest.raises(ValueError, match="unknown parameter 'n_trian'"):
+        settings("02_synthetic_overlap", "quick", n_trian=5)
+    with pytest.raises(ValueError, match="must be a number"):
+        settings("02_synthetic_overlap", "quick", n_train="many")
+    with pytest.raises(ValueError, match="must be an integer"):
+        settings("02_synthetic_overlap", "quick", n_train=2.5)
+    with pytest.raises(ValueError, match="must be a list"):
+        settings("01_framework", "quick", sample_sizes=100)
+    with pytest.raises(ValueError, match="unknown chapter"):
+        settings("nope", "quick")
+
+
+def test_every_chapter_has_both_profiles_with_same_keys():
+    for chapter, profiles in PROFILES.items():
+        assert set(profiles) == {"quick", "full"}, chapter
+        assert set(profiles["quick"]) == set(profiles["full"]), chapter
