@@ -25,5 +25,4 @@ else
   echo "[setup] environment up to date: $VENV"
 fi
 export PATH="$VENV/bin:$PATH"
-export MPLBACKEND=Agg
 export PYTHONHASHSEED=0

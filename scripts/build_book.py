@@ -65,31 +65,34 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-execute", action="store_true", help="build the HTML from the notebooks as they are")
     args = parser.parse_args(argv)
     os.environ["MMTHEORY_RESULTS_DIR"] = str(ROOT / "results")
-    os.environ.setdefault("MPLBACKEND", "Agg")
     os.environ["MMTHEORY_PROGRESS"] = "0"  # progress bars would land in the committed outputs
     files = toc_files(ROOT / "_toc.yml")
     notebooks = [f for f in files if f.startswith("notebooks/")]
-    src = ROOT
-    if args.profile != "quick":
-        src = ROOT / "_runs" / args.profile
-        shutil.rmtree(src, ignore_errors=True)
-        src.mkdir(parents=True)
-        for name in ("_config.yml", "_toc.yml"):
-            shutil.copy2(ROOT / name, src / name)
-        shutil.copytree(ROOT / "book", src / "book")
+    # Executed notebooks: in place for quick (committed), under _runs/<profile>/ otherwise.
+    run_dir = ROOT if args.profile == "quick" else ROOT / "_runs" / args.profile
+    out_dir = ROOT if args.profile == "quick" else run_dir  # the HTML lands in <out_dir>/_build/html
     total = time.time()
     if not args.skip_execute:
         for i, nb in enumerate(notebooks, 1):
             print(f"[book] ({i}/{len(notebooks)}) executing {nb}.ipynb with the {args.profile} profile ...", flush=True)
-            secs = execute(ROOT / f"{nb}.ipynb", src / f"{nb}.ipynb", args.profile)
+            secs = execute(ROOT / f"{nb}.ipynb", run_dir / f"{nb}.ipynb", args.profile)
             print(f"[book]     done in {secs:.0f} s", flush=True)
     print("[book] building the HTML with Jupyter Book ...", flush=True)
-    cmd = [str(Path(sys.executable).parent / "jupyter-book"), "build", str(src), "--builder", "html", "-W", "--keep-going"]
+    # Build from a clean copy of the book's sources only, so stray files in the checkout never reach the book.
+    src = out_dir / "_build" / "source"
+    shutil.rmtree(src, ignore_errors=True)
+    src.mkdir(parents=True)
+    for name in ("_config.yml", "_toc.yml"):
+        shutil.copy2(ROOT / name, src / name)
+    shutil.copytree(ROOT / "book", src / "book")
+    shutil.copytree(run_dir / "notebooks", src / "notebooks", ignore=shutil.ignore_patterns(".*"))
+    cmd = [str(Path(sys.executable).parent / "jupyter-book"), "build", str(src), "--path-output", str(out_dir),
+           "--builder", "html", "-W", "--keep-going"]
     result = subprocess.run(cmd, cwd=ROOT)
     if result.returncode != 0:
         print("error: jupyter-book build failed (warnings are errors); see the messages above.", file=sys.stderr)
         return result.returncode
-    index = src / "_build" / "html" / "index.html"
+    index = out_dir / "_build" / "html" / "index.html"
     print(f"[book] built in {time.time() - total:.0f} s. Open: {index}")
     return 0
 
