@@ -1,7 +1,10 @@
 """The project's own promises: layout, dependencies in step, notebooks executed and parameterised."""
 
 import re
-import tomllib
+try:
+    import tomllib
+except ImportError:  # Python 3.10
+    import tomli as tomllib
 from pathlib import Path
 
 import nbformat
