@@ -43,3 +43,11 @@ def test_proposition1_bad_inputs():
         proposition1_check(0)
     with pytest.raises(ValueError, match="unknown bottleneck"):
         proposition1_check(1, bottlenecks=("rank2",))
+
+
+def test_gamma_on_overlap_zero_at_full_overlap():
+    from mmtheory.experiments.proposition1 import gamma_on_overlap
+
+    df = gamma_on_overlap((1.0, 0.5), d_shared=2, d_private=2, n_train=50)
+    assert bool(df.loc[df["w"] == 1.0, "exactly_zero"].iloc[0])
+    assert float(df.loc[df["w"] == 0.5, "gamma_S"].iloc[0]) < 0

@@ -23,7 +23,16 @@ from typing import Iterable, Mapping, NamedTuple, Sequence
 
 import numpy as np
 
-from mmtheory._validation import check_modalities, check_positive_int, check_unit_interval
+from mmtheory._validation import check_modalities, check_positive_int, check_unit_interval, check_views
+
+
+def column_slices(widths: Mapping[str, int]) -> dict:
+    """Modality name -> ``slice`` of its columns when views of these widths are concatenated in order."""
+    slices, start = {}, 0
+    for name, width in widths.items():
+        slices[name] = slice(start, start + int(width))
+        start += int(width)
+    return slices
 
 
 class Moments(NamedTuple):
@@ -51,25 +60,16 @@ class Moments(NamedTuple):
         """Moments of the features of ``modalities`` only (the subset map p_M, missing views dropped)."""
         chosen = check_modalities(modalities, self.modalities)
         idx = np.concatenate([np.arange(self.slices[m].start, self.slices[m].stop) for m in chosen])
-        slices, start = {}, 0
-        for m in chosen:
-            width = self.slices[m].stop - self.slices[m].start
-            slices[m] = slice(start, start + width)
-            start += width
+        slices = column_slices({m: self.slices[m].stop - self.slices[m].start for m in chosen})
         return Moments(self.cov_xx[np.ix_(idx, idx)], self.cov_xy[idx], self.cov_yy, slices)
 
     @classmethod
     def from_samples(cls, views: Mapping[str, np.ndarray], y: np.ndarray) -> "Moments":
         """Empirical (uncentred) second moments of a sample; use it as the population of a large sample."""
-        from mmtheory._validation import check_views
-
         n = check_views(views, y)
         x = np.concatenate([np.asarray(views[m], dtype=np.float64) for m in views], axis=1)
         y = np.asarray(y, dtype=np.float64).reshape(n, -1)
-        slices, start = {}, 0
-        for m in views:
-            slices[m] = slice(start, start + views[m].shape[1])
-            start += views[m].shape[1]
+        slices = column_slices({m: np.shape(views[m])[1] for m in views})
         return cls(x.T @ x / n, x.T @ y / n, y.T @ y / n, slices)
 
 
@@ -136,10 +136,7 @@ class LatentLinearModel:
         chosen = self.modalities if modalities is None else check_modalities(modalities, self.modalities)
         v = np.concatenate([self.view_maps[m] for m in chosen], axis=0)
         t = self.target_map
-        slices, start = {}, 0
-        for m in chosen:
-            slices[m] = slice(start, start + self.view_maps[m].shape[0])
-            start += self.view_maps[m].shape[0]
+        slices = column_slices({m: self.view_maps[m].shape[0] for m in chosen})
         cov_yy = t @ t.T + self.noise**2 * np.eye(self.n_outputs)
         return Moments(v @ v.T, v @ t.T, cov_yy, slices)
 
