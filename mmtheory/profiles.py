@@ -28,6 +28,12 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
         "full": dict(n_instances=3000, sample_factors=[0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 100.0, 1000.0, math.inf],
                      noise_levels=[0.0, 0.1, 0.5, 1.0], max_modalities=6, max_dim=10, seed=0),
     },
+    "04_iemocap": {
+        "quick": dict(padding="utterances", ratios=[1e-4, 1e-3, 1e-2, 1e-1, 1.0], seeds=[0, 1, 2], hidden=128, epochs=20,
+                      lr=0.01, batch_size=2048, min_samples=1, refit_epochs=20, standin_seed=0, seed=0),
+        "full": dict(padding="utterances", ratios=[1e-4, 1e-3, 1e-2, 1e-1, 1.0], seeds=list(range(10)), hidden=128,
+                     epochs=100, lr=0.01, batch_size=2048, min_samples=1, refit_epochs=100, standin_seed=0, seed=0),
+    },
 }
 
 

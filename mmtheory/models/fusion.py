@@ -85,11 +85,22 @@ class BatchedLateFusion(nn.Module):
         return int(self.mask.shape[0])
 
     def encode(self, views: Sequence[torch.Tensor]) -> torch.Tensor:
-        """Latent ``z`` (R, n, K * hidden) from views, each (n, d_k) shared by all runs or (R, n, d_k)."""
+        """Latent ``z`` (R, n, K * hidden) from views, each (n, d_k) shared by all runs or (R, n, d_k).
+
+        A modality's encoder is evaluated only for the runs that observe it (the others get zeros), so
+        runs on small modality sets cost less.
+        """
         parts = []
         for k, x in enumerate(views):
-            z = torch.matmul(x, self.enc_weight[k]) + self.enc_bias[k]
-            parts.append(z * self.mask[:, k, None, None].to(z.dtype))
+            seen = self.mask[:, k]
+            if bool(seen.all()):
+                parts.append(torch.matmul(x, self.enc_weight[k]) + self.enc_bias[k])
+                continue
+            rows = torch.nonzero(seen).squeeze(1)
+            xk = x if x.ndim == 2 else x[rows]
+            zk = torch.matmul(xk, self.enc_weight[k][rows]) + self.enc_bias[k][rows]
+            z = zk.new_zeros((self.n_runs,) + tuple(zk.shape[1:]))
+            parts.append(z.index_copy(0, rows, zk))
         return torch.cat(parts, dim=-1)
 
     def forward(self, views: Sequence[torch.Tensor]) -> torch.Tensor:

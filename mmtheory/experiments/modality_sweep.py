@@ -1,0 +1,183 @@
+"""Huang et al. (2021), Experiment 1 as a reusable function: accuracy by modality set and data fraction.
+
+:func:`modality_sweep` trains the paper's model (one linear encoder per modality, hidden 128, no
+sharing, concatenation, linear head; Adam lr 0.01, batch 2048) for every (modality set, data fraction,
+seed), all runs batched into one model, and measures test accuracy and the latent quality of each
+trained encoder (frozen encoder, head refitted on the full training set, best test error reached).
+It works on any dict of modality arrays with labels, not only IEMOCAP.
+
+Choices the paper leaves open, and ours (all parameters):
+
+* **subsampling** for a fraction ``r``: ``max(min_samples, ceil(r * n_train))`` training samples drawn
+  uniformly without replacement, the same draw for every modality set at a given (fraction, seed) so
+  the sets are compared on identical data;
+* **epochs**: a fixed number of passes over the run's own training subsample (so a run on one
+  utterance takes one step per epoch);
+* **seeds**: seed ``s`` fixes the subsample; initialisations are drawn from the master ``seed``;
+* **features** are standardised with the training set's mean and standard deviation.
+"""
+
+from __future__ import annotations
+
+import math
+from itertools import product
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+from mmtheory._validation import check_modalities, check_positive_int, check_views
+from mmtheory.models.fusion import BatchedLateFusion
+from mmtheory.train.batched import fit_batched, refit_heads
+
+
+def subsample_sizes(n_train: int, ratios: Sequence[float], min_samples: int = 1) -> dict:
+    """Training-set size used for each fraction: ``max(min_samples, ceil(ratio * n_train))``."""
+    out = {}
+    for r in ratios:
+        if not (0 < float(r) <= 1):
+            raise ValueError(f"every ratio must lie in (0, 1]; got {r}.")
+        out[float(r)] = int(min(n_train, max(min_samples, math.ceil(float(r) * n_train))))
+    return out
+
+
+def modality_sweep(
+    views: Mapping[str, np.ndarray],
+    labels: np.ndarray,
+    modality_sets: Sequence[Sequence[str]],
+    ratios: Sequence[float] = (1.0,),
+    seeds: Sequence[int] = (0,),
+    *,
+    train_mask: np.ndarray,
+    hidden: int = 128,
+    epochs: int = 50,
+    lr: float = 0.01,
+    batch_size: int = 2048,
+    min_samples: int = 1,
+    refit_epochs: int = 30,
+    standardize: bool = True,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+) -> pd.DataFrame:
+    """Train every (set, ratio, seed) run of the paper's late-fusion model, batched.
+
+    The runs of one fraction (every set and seed) take the same number of steps, so they are trained
+    together as one :class:`~mmtheory.models.BatchedLateFusion`; fractions follow one another.
+
+    Parameters
+    ----------
+    views : dict of str -> ndarray (n, d_k)
+    labels : ndarray (n,) of int class indices
+    modality_sets : sequence of modality-name tuples, e.g. ``[("text",), ("text", "audio")]``
+    ratios : fractions of the training set in (0, 1]
+    seeds : subsample seeds
+    train_mask : bool ndarray (n,)
+        True for training rows; the others are the test set.
+    refit_epochs : int
+        Epochs of the frozen-encoder head refit that measures latent quality (0 skips it).
+
+    Returns
+    -------
+    DataFrame
+        One row per run: ``set`` (names joined by "+"), ``ratio``, ``seed``, ``n_train``,
+        ``train_acc`` (on the run's own subsample), ``test_acc`` (%), and with ``refit_epochs > 0``
+        ``refit_acc`` (best test accuracy of the refitted head, %) and ``eta_hat`` = 100 - refit_acc:
+        latent quality as a test error in percentage points, up to the unknown Bayes error.
+    """
+    n = check_views(views, labels)
+    names = tuple(views)
+    sets = [check_modalities(s, names) for s in modality_sets]
+    if not sets:
+        raise ValueError("modality_sets is empty; give at least one set, e.g. [('text',)].")
+    train_mask = np.asarray(train_mask, dtype=bool)
+    if train_mask.shape != (n,):
+        raise ValueError(f"train_mask must be a boolean array of shape ({n},); got {train_mask.shape}.")
+    if train_mask.all() or not train_mask.any():
+        raise ValueError("train_mask must leave both training and test rows.")
+    labels = np.asarray(labels)
+    if labels.dtype.kind not in "iu" or labels.min() < 0:
+        raise ValueError("labels must be non-negative integer class indices.")
+    for name, value in (("hidden", hidden), ("epochs", epochs), ("batch_size", batch_size), ("min_samples", min_samples)):
+        check_positive_int(name, value)
+    if not seeds:
+        raise ValueError("seeds is empty; give at least one seed.")
+    n_classes = int(labels.max()) + 1
+    tr, te = np.flatnonzero(train_mask), np.flatnonzero(~train_mask)
+    sizes = subsample_sizes(len(tr), ratios, min_samples)
+
+    dev = torch.device(device)
+    xs_tr, xs_te = [], []
+    for m in names:
+        x = np.asarray(views[m], dtype=np.float32)
+        if standardize:
+            mu, sd = x[tr].mean(0), x[tr].std(0)
+            x = (x - mu) / np.where(sd > 0, sd, 1.0)
+        xs_tr.append(torch.as_tensor(x[tr], device=dev))
+        xs_te.append(torch.as_tensor(x[te], device=dev))
+    y_tr = torch.as_tensor(labels[tr], dtype=torch.long, device=dev)
+    y_te = torch.as_tensor(labels[te], dtype=torch.long, device=dev)
+
+    frames = []
+    for g, ratio in enumerate(sizes):  # one batched model per fraction: its runs take equally many steps
+        draws = {}
+        for s in seeds:  # one draw per (fraction, seed), shared by every modality set
+            rng = np.random.default_rng([int(s), int(round(ratio * 1e6))])
+            draws[s] = torch.as_tensor(np.sort(rng.choice(len(tr), size=sizes[ratio], replace=False)), device=dev)
+        runs = list(product(range(len(sets)), seeds))
+        if sizes[ratio] == len(tr):  # the whole training set: one copy shared by every run
+            views_g, y_g = xs_tr, y_tr
+        else:
+            rows = torch.stack([draws[s] for _, s in runs])  # (R, n_sub)
+            views_g, y_g = [x[rows] for x in xs_tr], y_tr[rows]
+        net = BatchedLateFusion({m: views[m].shape[1] for m in names}, hidden, n_classes,
+                                [sets[i] for i, _ in runs], seed=seed + g).to(dev)
+        fit_batched(net, views_g, y_g, loss="ce", epochs=epochs, lr=lr, batch_size=batch_size, seed=seed + g,
+                    desc=f"fraction {ratio:g}")
+        with torch.no_grad():
+            train_acc = (net(views_g).argmax(-1) == y_g).float().mean(1)
+            test_acc = (net(xs_te).argmax(-1) == y_te).float().mean(1)
+        frame = pd.DataFrame({
+            "set": ["+".join(sets[i]) for i, _ in runs],
+            "ratio": ratio,
+            "seed": [int(s) for _, s in runs],
+            "n_train": sizes[ratio],
+            "train_acc": (100 * train_acc).cpu().numpy().astype(float),
+            "test_acc": (100 * test_acc).cpu().numpy().astype(float),
+        })
+        if refit_epochs > 0:
+            with torch.no_grad():
+                z_tr, z_te = net.encode(xs_tr), net.encode(xs_te)
+            best = refit_heads(z_tr, y_tr, z_te, y_te, epochs=refit_epochs, lr=lr, batch_size=batch_size, seed=seed)
+            frame["refit_acc"] = (100 * best).cpu().numpy().astype(float)
+            frame["eta_hat"] = 100.0 - frame["refit_acc"]
+        frames.append(frame)
+    order = {"+".join(s): i for i, s in enumerate(sets)}
+    out = pd.concat(frames, ignore_index=True)
+    return out.sort_values(["set", "ratio", "seed"], key=lambda c: c.map(order) if c.name == "set" else c,
+                           kind="stable").reset_index(drop=True)
+
+
+def summarize_sweep(results: pd.DataFrame, value: str = "test_acc") -> pd.DataFrame:
+    """Mean and standard deviation over seeds of ``value`` per (set, ratio)."""
+    g = results.groupby(["set", "ratio"], sort=False)[value]
+    return g.agg(mean="mean", std=lambda v: float(np.std(v, ddof=1)) if len(v) > 1 else 0.0).reset_index()
+
+
+def quality_pairs(results: pd.DataFrame, pairs: Sequence[tuple[str, str]], ratio: float = 1.0) -> pd.DataFrame:
+    """Paper's Table 3: for (M, N), test-accuracy difference and latent-quality gap eta(N) - eta(M).
+
+    Both are averaged over seeds at ``ratio`` (positive: M is better); ``signs_agree`` compares them.
+    """
+    if "eta_hat" not in results:
+        raise ValueError("results have no eta_hat column; run modality_sweep with refit_epochs > 0.")
+    at = results[np.isclose(results["ratio"], ratio)].groupby("set")[["test_acc", "eta_hat"]].mean()
+    rows = []
+    for big, small in pairs:
+        missing = [s for s in (big, small) if s not in at.index]
+        if missing:
+            raise ValueError(f"sets {missing} are not in the results; available: {sorted(at.index)}.")
+        acc_diff = at.loc[big, "test_acc"] - at.loc[small, "test_acc"]
+        gap = at.loc[small, "eta_hat"] - at.loc[big, "eta_hat"]
+        rows.append(dict(M=big, N=small, acc_diff=acc_diff, quality_gap=gap, signs_agree=bool(np.sign(acc_diff) == np.sign(gap))))
+    return pd.DataFrame(rows)
