@@ -51,3 +51,18 @@ def test_sweep_bad_inputs():
         modality_sweep(views, y[:10], [("a",)], train_mask=train)
     with pytest.raises(ValueError, match="no eta_hat"):
         quality_pairs(pd.DataFrame({"set": ["a"], "ratio": [1.0], "test_acc": [1.0]}), [("a", "a")])
+
+
+def test_refit_heads_measures_the_latent():
+    import torch
+
+    from mmtheory.train.batched import refit_heads
+
+    g = torch.Generator().manual_seed(0)
+    y = torch.randint(0, 3, (300,), generator=g)
+    informative = torch.nn.functional.one_hot(y, 3).float() * 3 + 0.1 * torch.randn(300, 3, generator=g)
+    latents = torch.stack([informative, torch.zeros(300, 3)])  # run 0 keeps the label, run 1 lost it
+    best = refit_heads(latents[:, :200], y[:200], latents[:, 200:], y[200:], epochs=30, lr=0.1, batch_size=64)
+    assert best[0] > 0.95
+    majority = torch.bincount(y[200:]).max().item() / 100
+    assert best[1] <= majority + 1e-6
