@@ -34,6 +34,12 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
         "full": dict(padding="utterances", ratios=[1e-4, 1e-3, 1e-2, 1e-1, 1.0], seeds=list(range(10)), hidden=128,
                      epochs=100, lr=0.01, batch_size=2048, min_samples=1, refit_epochs=100, standin_seed=0, seed=0),
     },
+    "05_rademacher": {
+        "quick": dict(n_problems=20, m_values=[50, 100, 200, 400, 800, 1600], n_draws=2000, mlp_m=200, mlp_hidden=16,
+                      mlp_draws=32, mlp_steps=200, w=0.5, d_shared=5, d_private=5, seed=0),
+        "full": dict(n_problems=200, m_values=[50, 100, 200, 400, 800, 1600, 3200, 6400, 12800], n_draws=20000,
+                     mlp_m=1000, mlp_hidden=64, mlp_draws=256, mlp_steps=1000, w=0.5, d_shared=25, d_private=25, seed=0),
+    },
 }
 
 

@@ -1,0 +1,78 @@
+"""Benchmark: the batched Rademacher estimator vs a plain loop over sigma draws, and its FLOP/s ceiling.
+
+Same sample and the same sign draws on both sides. The batched estimator is one (draws, m) @ (m, d)
+product; the loop computes one sigma @ x per draw. The ceiling is a plain square matmul of the same
+FLOP count on the same device.
+
+    .venv/bin/python benchmarks/rademacher.py [--m 2000] [--d 500] [--draws 2000] [--device cpu]
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import time
+
+import numpy as np
+import torch
+
+from mmtheory.theory.rademacher import linear_rademacher, rademacher_signs
+
+
+def best_of(fn, repeat=3):
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--m", type=int, default=2000)
+    parser.add_argument("--d", type=int, default=500)
+    parser.add_argument("--draws", type=int, default=2000)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    args = parser.parse_args()
+    dev = torch.device(args.device)
+    x = torch.as_tensor(np.random.default_rng(0).standard_normal((args.m, args.d)), dtype=torch.float32, device=dev)
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
+
+    def batched():
+        linear_rademacher(x, n_draws=args.draws, seed=0)
+        sync()
+
+    sigma = rademacher_signs(args.draws, args.m, seed=0, like=x)
+
+    def loop():
+        sups = [torch.linalg.vector_norm(sigma[j] @ x) / args.m for j in range(args.draws)]
+        float(torch.stack(sups).mean())
+        sync()
+
+    def matmul_only():
+        sigma @ x
+        sync()
+
+    batched(), loop()  # warm-up
+    t_batched, t_loop, t_mm = best_of(batched), best_of(loop), best_of(matmul_only)
+    flops = 2.0 * args.draws * args.m * args.d
+    n = int(round(flops / 2) ** (1 / 3))
+    a = torch.randn(n, n, device=dev)
+
+    def ceiling():
+        a @ a
+        sync()
+
+    ceiling()
+    t_ceiling = best_of(ceiling)
+    device = torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"{platform.processor() or 'CPU'}, {torch.get_num_threads()} threads"
+    print(f"device: {device}; torch {torch.__version__}; m={args.m}, d={args.d}, draws={args.draws}, float32")
+    print(f"batched estimator: {t_batched * 1e3:.1f} ms   per-draw loop: {t_loop * 1e3:.1f} ms   "
+          f"speed-up (loop / batched): {t_loop / t_batched:.1f}x")
+    print(f"estimator: {flops / t_batched / 1e9:.1f} GFLOP/s (its matmul alone: {flops / t_mm / 1e9:.1f} GFLOP/s); "
+          f"plain {n}x{n} matmul ceiling: {2 * n ** 3 / t_ceiling / 1e9:.1f} GFLOP/s")
+
+
+if __name__ == "__main__":
+    main()
