@@ -40,6 +40,19 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
         "full": dict(n_problems=200, m_values=[50, 100, 200, 400, 800, 1600, 3200, 6400, 12800], n_draws=20000,
                      mlp_m=1000, mlp_hidden=64, mlp_draws=256, mlp_steps=1000, w=0.5, d_shared=25, d_private=25, seed=0),
     },
+    "06_theorems": {
+        "quick": dict(m_values=[25, 50, 100, 200, 400, 800, 1600, 3200], n_trials=50, d1=5, d2=40, kappa=0.3, noise=1.0,
+                      encoder_radius=1.0, head_radius=3.0, delta=0.1, n_draws=200, seed=0),
+        "full": dict(m_values=[25, 50, 100, 200, 400, 800, 1600, 3200, 6400, 12800, 25600], n_trials=1000, d1=5, d2=40,
+                     kappa=0.3, noise=1.0, encoder_radius=1.0, head_radius=3.0, delta=0.1, n_draws=2000, seed=0),
+    },
+    "07_selection": {
+        "quick": dict(m_values=[50, 200, 800, 3200], w_values=[0.0, 0.5, 1.0], n_trials=20, scales=[1.0, 0.25, 0.0],
+                      kappa=0.3, encoder_radius=1.0, head_radius=3.0, n_draws=200, seed=0),
+        "full": dict(m_values=[50, 100, 200, 400, 800, 1600, 3200, 6400, 12800], w_values=[0.0, 0.25, 0.5, 0.75, 1.0],
+                     n_trials=200, scales=[1.0, 0.5, 0.25, 0.1, 0.0], kappa=0.3, encoder_radius=1.0, head_radius=3.0,
+                     n_draws=1000, seed=0),
+    },
 }
 
 

@@ -85,7 +85,10 @@ def test_ci_calls_the_readme_test_command():
 
 
 def test_theory_never_imports_training_code():
-    pattern = re.compile(r"^\s*(from|import)\s+(mmtheory\.(train|models|experiments)|torch)\b", re.M)
+    # theory may use torch tensors as arrays (the Rademacher estimators run on GPU), never training code
+    pattern = re.compile(r"^\s*(from|import)\s+mmtheory\.(train|models|experiments)\b", re.M)
     for folder in ("theory", "data"):
         for path in (ROOT / "mmtheory" / folder).glob("*.py"):
-            assert not pattern.search(path.read_text()), f"{path} imports training code or torch"
+            assert not pattern.search(path.read_text()), f"{path} imports training code"
+    for path in (ROOT / "mmtheory" / "data").glob("*.py"):
+        assert not re.search(r"^\s*(from|import)\s+torch\b", path.read_text(), re.M), f"{path} imports torch"

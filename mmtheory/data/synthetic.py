@@ -92,7 +92,10 @@ class SyntheticData(NamedTuple):
 
 @dataclass(frozen=True)
 class LatentLinearModel:
-    """Views ``x_k = V_k l`` and target ``y = T l + noise * eps`` of a standard normal latent ``l``.
+    """Views ``x_k = V_k l`` and target ``y = T l + noise * eps`` of a unit-variance latent ``l``.
+
+    ``distribution="gaussian"`` (default) draws ``l`` and ``eps`` standard normal; ``"uniform"`` draws them
+    uniform on [-sqrt 3, sqrt 3] (same moments, bounded support: what bounded-loss theorems need).
 
     Parameters
     ----------
@@ -100,13 +103,15 @@ class LatentLinearModel:
         One matrix per modality; the dict order is the canonical modality order.
     target_map : ndarray (p, d_latent)
     noise : float
-        Standard deviation of the i.i.d. Gaussian label noise on each target coordinate.
+        Standard deviation of the i.i.d. label noise on each target coordinate.
+    distribution : {"gaussian", "uniform"}
     """
 
     view_maps: dict
     target_map: np.ndarray
     noise: float = 0.0
     info: dict = field(default_factory=dict, compare=False)
+    distribution: str = "gaussian"
 
     def __post_init__(self) -> None:
         if not self.view_maps:
@@ -117,6 +122,8 @@ class LatentLinearModel:
                 raise ValueError(f"view map {name!r} has shape {v.shape}; expected (d_k, {d_latent}).")
         if self.noise < 0 or not np.isfinite(self.noise):
             raise ValueError(f"noise must be a finite number >= 0, got {self.noise}.")
+        if self.distribution not in ("gaussian", "uniform"):
+            raise ValueError(f"distribution must be 'gaussian' or 'uniform', got {self.distribution!r}.")
 
     @property
     def modalities(self) -> tuple[str, ...]:
@@ -150,11 +157,13 @@ class LatentLinearModel:
         """
         n = check_positive_int("n", n)
         rng = np.random.default_rng(seed)
-        latent = rng.standard_normal((n, self.target_map.shape[1]))
+        draw = rng.standard_normal if self.distribution == "gaussian" else (
+            lambda shape: rng.uniform(-np.sqrt(3.0), np.sqrt(3.0), size=shape))  # unit variance, bounded
+        latent = draw((n, self.target_map.shape[1]))
         views = {m: latent @ v.T for m, v in self.view_maps.items()}
         y = latent @ self.target_map.T
         if self.noise > 0:
-            y = y + self.noise * rng.standard_normal(y.shape)
+            y = y + self.noise * draw(y.shape)
         return SyntheticData(views, y, latent, self)
 
 

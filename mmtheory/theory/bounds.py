@@ -1,0 +1,78 @@
+r"""The bounds of Huang et al. (2021), Theorems 1 and 2, and the norm-constrained linear ERM they are about.
+
+All in closed form for scalar targets and the squared loss; the learners are the late-fusion class
+:math:`\{\sum_{k\in\mathcal M}\langle w_k, x^{(k)}\rangle : \sum_k \lVert w_k\rVert^2/a_k^2\le b^2\}`
+(see :mod:`mmtheory.theory.rademacher`), whose ERM is a ball-constrained least-squares problem.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def ball_lstsq(cov_zz: np.ndarray, cov_zy: np.ndarray, var_y: float, radius: float) -> tuple[np.ndarray, float]:
+    r"""Minimise :math:`r(u) = \sigma_y^2 - 2u^\top\Sigma_{zy} + u^\top\Sigma_{zz}u` subject to :math:`\lVert u\rVert\le` radius.
+
+    The objective is the squared-loss risk of ``z -> <u, z>`` given second moments (population or
+    empirical). Solved exactly: the unconstrained minimum-norm solution if it fits in the ball, else
+    :math:`u(\lambda) = (\Sigma_{zz}+\lambda I)^{-1}\Sigma_{zy}` with :math:`\lVert u(\lambda)\rVert` = radius
+    found by bisection on :math:`\lambda > 0` in the eigenbasis.
+
+    Returns
+    -------
+    (u, risk) : ndarray (d,), float
+    """
+    cov_zz = np.asarray(cov_zz, dtype=np.float64)
+    cov_zy = np.asarray(cov_zy, dtype=np.float64).reshape(-1)
+    if cov_zz.shape != (cov_zy.size, cov_zy.size):
+        raise ValueError(f"cov_zz must be ({cov_zy.size}, {cov_zy.size}); got {cov_zz.shape}.")
+    if not (radius >= 0):
+        raise ValueError(f"radius must be >= 0, got {radius}.")
+    vals, vecs = np.linalg.eigh(cov_zz)
+    vals = np.clip(vals, 0.0, None)
+    c = vecs.T @ cov_zy
+    tol = 1e-12 * max(1.0, float(vals.max(initial=0.0)))
+    keep = vals > tol
+    u_free = vecs[:, keep] @ (c[keep] / vals[keep])
+    if np.linalg.norm(u_free) <= radius:
+        u = u_free
+    else:
+        def norm_at(lam):
+            return math.sqrt(float(np.sum((c / (vals + lam)) ** 2)))
+
+        lo, hi = 0.0, max(1.0, float(np.linalg.norm(c)) / max(radius, 1e-300))
+        while norm_at(hi) > radius:
+            hi *= 2.0
+        for _ in range(200):
+            mid = 0.5 * (lo + hi)
+            if norm_at(mid) > radius:
+                lo = mid
+            else:
+                hi = mid
+        u = vecs @ (c / (vals + hi))
+    risk = float(var_y - 2 * u @ cov_zy + u @ cov_zz @ u)
+    return u, risk
+
+
+def theorem1_rhs(gamma_s: float, rademacher_m: float, *, lipschitz: float, loss_bound: float, m: int, delta: float) -> float:
+    r"""Right side of Theorem 1: :math:`\gamma_S + 8L\mathfrak R_m(\mathcal H\circ\mathcal G_{\mathcal M}) + 4C/\sqrt m + 2C\sqrt{2\ln(2/\delta)/m}`."""
+    _check(m, delta)
+    return float(gamma_s + 8 * lipschitz * rademacher_m + 4 * loss_bound / math.sqrt(m)
+                 + 2 * loss_bound * math.sqrt(2 * math.log(2 / delta) / m))
+
+
+def theorem2_rhs(rademacher_m: float, rademacher_all: float, centered_loss: float, *, lipschitz: float,
+                 loss_bound: float, m: int, delta: float) -> float:
+    r"""Right side of Theorem 2: :math:`4L\mathfrak R_m(\mathcal H\circ\mathcal G_{\mathcal M}) + 4L\mathfrak R_m(\mathcal H\circ\mathcal G) + 6C\sqrt{2\ln(2/\delta)/m} + \hat L`."""
+    _check(m, delta)
+    return float(4 * lipschitz * rademacher_m + 4 * lipschitz * rademacher_all
+                 + 6 * loss_bound * math.sqrt(2 * math.log(2 / delta) / m) + centered_loss)
+
+
+def _check(m: int, delta: float) -> None:
+    if m < 1:
+        raise ValueError(f"m must be >= 1, got {m}.")
+    if not (0 < delta < 1):
+        raise ValueError(f"delta must lie in (0, 1), got {delta}.")
