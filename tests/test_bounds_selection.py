@@ -6,7 +6,7 @@ import pytest
 from mmtheory.experiments.selection import selection_accuracy
 from mmtheory.experiments.theorems import add_bounds, bound_summary, loss_constants, theorem_trials, two_modality_world
 from mmtheory.theory import select_modalities
-from mmtheory.theory.bounds import ball_lstsq, theorem1_rhs, theorem2_rhs
+from mmtheory.theory.bounds import ball_lstsq, fit_late_fusion_erm, theorem1_rhs, theorem2_rhs
 
 
 def test_ball_lstsq_matches_projected_gradient():
@@ -90,3 +90,14 @@ def test_selection_accuracy_small():
     assert len(res) == 2 * 3 * 2
     assert (res["regret"] >= -1e-12).all()
     assert res.loc[res["scale"] == 0.0, "chose_larger"].all()
+
+
+def test_fit_late_fusion_erm_respects_both_bounds():
+    world = two_modality_world(3, 6, seed=4)
+    data = world.sample(200, seed=0)
+    w, risk = fit_late_fusion_erm(data.views, data.y, ("m1", "m2"), encoder_radius=0.5, head_radius=0.4)
+    x = np.concatenate([data.views["m1"], data.views["m2"]], axis=1)
+    assert np.linalg.norm(w) <= 0.2 + 1e-9
+    assert risk == pytest.approx(np.mean((x @ w - data.y[:, 0]) ** 2))
+    with pytest.raises(ValueError, match="samples"):
+        fit_late_fusion_erm(data.views, data.y[:5], ("m1",))

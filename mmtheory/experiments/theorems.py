@@ -22,8 +22,7 @@ import numpy as np
 import pandas as pd
 
 from mmtheory.data.synthetic import LatentLinearModel
-from mmtheory.theory.bounds import ball_lstsq, theorem1_rhs, theorem2_rhs
-from mmtheory.theory.framework import concat_views
+from mmtheory.theory.bounds import ball_lstsq, fit_late_fusion_erm, theorem1_rhs, theorem2_rhs
 from mmtheory.theory.rademacher import late_fusion_rademacher
 
 
@@ -69,11 +68,7 @@ def loss_constants(model: LatentLinearModel, *, encoder_radius: float, head_radi
 
 def _fit(model, data, subset, a, b):
     """ERM over the late-fusion class on the sample; returns (composed coef w, empirical risk)."""
-    x = concat_views(data.views, subset)
-    y = data.y[:, 0]
-    m = len(y)
-    u, risk = ball_lstsq(x.T @ x / m, x.T @ y / m, float(y @ y / m), b)  # scaled features a*x: u = w / a
-    return a * u, risk  # the radius of w is a*b; risk is the same predictor's empirical risk
+    return fit_late_fusion_erm(data.views, data.y[:, 0], subset, encoder_radius=a, head_radius=b)
 
 
 def _population_risk(model, subset, w):

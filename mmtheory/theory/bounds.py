@@ -76,3 +76,24 @@ def _check(m: int, delta: float) -> None:
         raise ValueError(f"m must be >= 1, got {m}.")
     if not (0 < delta < 1):
         raise ValueError(f"delta must lie in (0, 1), got {delta}.")
+
+
+def fit_late_fusion_erm(views, y, modalities, *, encoder_radius: float = 1.0, head_radius: float = 1.0):
+    r"""Exact ERM of the late-fusion class with encoder bound a and head bound b, squared loss, scalar y.
+
+    The composed predictors are :math:`x\mapsto\langle w, x_{\mathcal M}\rangle` with
+    :math:`\lVert w\rVert\le ab` (equal bounds per modality), so the ERM is :func:`ball_lstsq` with radius
+    ``a * b`` on the sample's second moments.
+
+    Returns
+    -------
+    (w, empirical_risk) : ndarray (d_M,), float
+    """
+    from mmtheory.theory.framework import concat_views
+
+    x = concat_views(views, modalities)
+    y = np.asarray(y, dtype=np.float64).reshape(-1)
+    if x.shape[0] != y.shape[0]:
+        raise ValueError(f"views have {x.shape[0]} samples but y has {y.shape[0]}.")
+    m = len(y)
+    return ball_lstsq(x.T @ x / m, x.T @ y / m, float(y @ y / m), float(encoder_radius) * float(head_radius))

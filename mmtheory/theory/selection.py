@@ -18,8 +18,7 @@ from typing import Mapping, NamedTuple, Sequence
 import numpy as np
 
 from mmtheory._validation import check_modalities, check_views
-from mmtheory.theory.bounds import ball_lstsq
-from mmtheory.theory.framework import concat_views
+from mmtheory.theory.bounds import fit_late_fusion_erm
 from mmtheory.theory.rademacher import late_fusion_rademacher
 
 
@@ -74,12 +73,8 @@ def select_modalities(
         raise ValueError(f"smaller {small} must be a strict subset of larger {big}.")
     if not (scale >= 0):
         raise ValueError(f"scale must be >= 0, got {scale}.")
-    y = np.asarray(y, dtype=np.float64).reshape(-1)
-    m = len(y)
-    risks = {}
-    for subset in (big, small):
-        x = concat_views(views, subset)
-        _, risks[subset] = ball_lstsq(x.T @ x / m, x.T @ y / m, float(y @ y / m), head_radius)
+    risks = {s: fit_late_fusion_erm(views, y, s, encoder_radius=encoder_radius, head_radius=head_radius)[1]
+             for s in (big, small)}
     comp = {s: late_fusion_rademacher(views, s, encoder_radius=encoder_radius, head_radius=head_radius,
                                       n_draws=n_draws, seed=seed).value for s in (big, small)}
     gain = risks[small] - risks[big]
