@@ -39,6 +39,34 @@ def _cmd_profiles(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_prepare(args: argparse.Namespace) -> int:
+    from mmtheory.data import cremad
+
+    manifest = cremad.prepare(args.root, args.cache, size=args.size, max_frames=args.max_frames,
+                              resume=not args.no_resume)
+    return 0 if manifest["n_ok"] > 0 else 1
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from mmtheory.experiments.cremad import train_cremad
+    from mmtheory.train.late_fusion import TrainConfig
+
+    modalities = ("audio", "visual") if args.modalities == "audio,visual" else tuple(args.modalities.split(","))
+    ogm = {"variant": args.variant, "start_epoch": args.modulation_starts, "end_epoch": args.modulation_ends,
+           "params": args.params, "noise_on": args.noise_on}
+    cfg = TrainConfig(method=args.method, epochs=args.epochs, optimizer=args.optimizer, lr=args.lr,
+                      lr_step=args.lr_step, lr_gamma=args.lr_gamma, alpha=args.alpha, ogm=ogm, seed=args.seed,
+                      amp=None if args.amp == "auto" else args.amp == "on",
+                      channels_last=None if args.channels_last == "auto" else args.channels_last == "on")
+    result = train_cremad(args.cache, args.out, cfg, modalities=modalities, fusion=args.fusion, width=args.width,
+                          batch_size=args.batch_size, split=args.split, device=args.device, preload=args.preload,
+                          resume=args.resume)
+    s = result.summary()
+    print(f"best test accuracy {100 * s['best_test_acc']:.2f} % (epoch {s['best_epoch']}, selected on the test set), "
+          f"last epoch {100 * s['last_test_acc']:.2f} %; history in {args.out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m mmtheory",
@@ -54,6 +82,46 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("profiles", help="list the chapters' run profiles and their settings")
     p.add_argument("chapter", nargs="?", help="one chapter (default: all)")
     p.set_defaults(func=_cmd_profiles)
+
+    p = sub.add_parser("prepare", help="preprocess a dataset into a compact cache (one resumable pass)")
+    p.add_argument("dataset", choices=["cremad"])
+    p.add_argument("--root", required=True, help="CREMA-D folder holding AudioWAV/ and VideoFlash/")
+    p.add_argument("--cache", required=True, help="output folder of the cache")
+    p.add_argument("--size", type=int, default=224, help="frame side in pixels (default 224)")
+    p.add_argument("--max-frames", type=int, default=3, help="frames kept per clip at 1 fps (default 3)")
+    p.add_argument("--no-resume", action="store_true", help="start over instead of resuming an interrupted run")
+    p.set_defaults(func=_cmd_prepare)
+
+    p = sub.add_parser("train", help="train the audio-visual model (baseline, OGM or OGM-GE) on a prepared cache")
+    p.add_argument("dataset", choices=["cremad"])
+    p.add_argument("--cache", required=True, help="folder made by `prepare cremad`")
+    p.add_argument("--out", required=True, help="run folder: checkpoint.pt, history.csv/json, steps.csv, summary.json")
+    p.add_argument("--method", default="ogm-ge", choices=["baseline", "ogm", "ogm-ge"])
+    p.add_argument("--modalities", default="audio,visual", choices=["audio,visual", "audio", "visual"],
+                   help="a single modality trains the unimodal baseline")
+    p.add_argument("--fusion", default="concat", choices=["concat", "sum", "film", "gated"])
+    p.add_argument("--epochs", type=int, default=100)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--optimizer", default="sgd", choices=["sgd", "adam"])
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--lr-step", type=int, default=70, help="StepLR period in epochs (default 70)")
+    p.add_argument("--lr-gamma", type=float, default=0.1)
+    p.add_argument("--alpha", type=float, default=0.8, help="OGM strength (0.8 for CREMA-D, official README)")
+    p.add_argument("--variant", default="paper", choices=["paper", "continuous"], help="coefficient form")
+    p.add_argument("--modulation-starts", type=int, default=0)
+    p.add_argument("--modulation-ends", type=int, default=50)
+    p.add_argument("--params", default="conv", choices=["conv", "weights", "all"],
+                   help="encoder parameters whose gradients are modulated (official: conv weights)")
+    p.add_argument("--noise-on", default="all", choices=["all", "dominant"], help="GE noise on both encoders (official) or the dominant one")
+    p.add_argument("--split", default="official", choices=["official", "actors"])
+    p.add_argument("--width", type=int, default=64, help="ResNet-18 base width (64 = the real ResNet-18)")
+    p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda, cuda:1, ...")
+    p.add_argument("--amp", default="auto", choices=["auto", "on", "off"], help="bf16 autocast (auto: on for CUDA)")
+    p.add_argument("--channels-last", default="auto", choices=["auto", "on", "off"])
+    p.add_argument("--preload", action="store_true", help="copy the cache split to the device once")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resume", action="store_true", help="continue from --out/checkpoint.pt")
+    p.set_defaults(func=_cmd_train)
     return parser
 
 
@@ -65,6 +133,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     try:
         return int(args.func(args))
-    except (ValueError, KeyError) as exc:
+    except (ValueError, KeyError, FileNotFoundError, FileExistsError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -91,4 +91,6 @@ def test_theory_never_imports_training_code():
         for path in (ROOT / "mmtheory" / folder).glob("*.py"):
             assert not pattern.search(path.read_text()), f"{path} imports training code"
     for path in (ROOT / "mmtheory" / "data").glob("*.py"):
+        if path.name == "torchdata.py":  # the one module of torch Datasets
+            continue
         assert not re.search(r"^\s*(from|import)\s+torch\b", path.read_text(), re.M), f"{path} imports torch"
