@@ -33,7 +33,7 @@ class Claim:
     Attributes
     ----------
     id : str
-        Stable identifier, ``H21-...`` (Huang et al. 2021) or ``P22-...`` (Peng et al. 2022).
+        Stable identifier, ``H21-...`` (Huang et al. 2021), ``P22-...`` (Peng et al. 2022) or ``HP-...`` (a question joining both).
     paper : str
     section : str
     statement : str
@@ -54,6 +54,7 @@ class Claim:
 
 _H = "Huang et al. 2021"
 _P = "Peng et al. 2022"
+_HP = "Huang et al. 2021 x Peng et al. 2022"
 
 CLAIMS: dict[str, Claim] = {
     c.id: c
@@ -112,12 +113,26 @@ CLAIMS: dict[str, Claim] = {
               "On the stand-in: accuracy difference and latent-quality difference have the same sign for the four pairs.",
               "same sign in all four pairs (IEMOCAP)", "04_iemocap"),
         Claim("P22-imbalance", _P, "Sec. 1, Table 1",
-              "On CREMA-D the concatenation baseline is worse than the audio-only model.", "51.7 < 54.4", "ogm_cremad"),
+              "On CREMA-D the concatenation baseline is worse than the audio-only model.", "51.7 < 54.4",
+              "09_ogm_cremad"),
         Claim("P22-ogmge", _P, "Table 1",
-              "OGM-GE improves the concatenation baseline on CREMA-D.", "51.7 -> 61.9", "ogm_cremad"),
+              "OGM-GE improves the concatenation baseline on CREMA-D.", "51.7 -> 61.9", "09_ogm_cremad"),
         Claim("P22-weak-branch", _P, "Sec. 4",
-              "OGM-GE improves the weak modality's branch (its unimodal accuracy within the fused model).",
-              "qualitative (figures)", "ogm_imbalance"),
+              "On CREMA-D, OGM-GE improves the weak (visual) branch's accuracy within the fused model.",
+              "qualitative (figures)", "09_ogm_cremad"),
+        Claim("P22-standin-imbalance", _P, "Sec. 1 (stand-in)",
+              "On the audio-visual stand-in (synthetic, not CREMA-D): the jointly trained concat model is worse "
+              "than the best unimodal model.", "51.7 < 54.4 (CREMA-D)", "08_ogm_imbalance"),
+        Claim("P22-standin-ogmge", _P, "Table 1 (stand-in)",
+              "On the stand-in: OGM-GE improves the concatenation baseline.", "51.7 -> 61.9 (CREMA-D)",
+              "08_ogm_imbalance"),
+        Claim("P22-standin-weak-branch", _P, "Sec. 4 (stand-in)",
+              "On the stand-in: OGM-GE improves the weak modality's branch within the fused model.",
+              "qualitative (figures, CREMA-D)", "08_ogm_imbalance"),
+        Claim("HP-eta-weak", _HP, "Huang Def. 2 applied to Peng Sec. 3",
+              "On the stand-in: OGM-GE lowers the weak modality's latent quality eta (frozen-encoder probe error) "
+              "for every fusion, as Huang et al.'s framework predicts for a better-trained encoder.",
+              "prediction (no number in either paper)", "10_two_lenses"),
     ]
 }
 

@@ -53,6 +53,24 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
                      n_trials=200, scales=[1.0, 0.5, 0.25, 0.1, 0.0], kappa=0.3, encoder_radius=1.0, head_radius=3.0,
                      n_draws=1000, seed=0),
     },
+    "08_ogm_imbalance": {
+        "quick": dict(n_train=400, n_test=3000, seeds=[0, 1, 2], epochs=60, lr=0.01, batch_size=64, alpha=0.8,
+                      modulation_end=30, hidden=64, features=32, seed=0),
+        "full": dict(n_train=400, n_test=20000, seeds=list(range(10)), epochs=100, lr=0.01, batch_size=64, alpha=0.8,
+                     modulation_end=50, hidden=64, features=32, seed=0),
+    },
+    "09_ogm_cremad": {
+        "quick": dict(epochs=2, width=8, batch_size=8, alpha=0.8, modulation_end=1, lr=1e-3, standin_seeds=[0],
+                      standin_epochs=60, seed=0),
+        "full": dict(epochs=100, width=64, batch_size=64, alpha=0.8, modulation_end=50, lr=1e-3,
+                     standin_seeds=list(range(10)), standin_epochs=100, seed=0),
+    },
+    "10_two_lenses": {
+        "quick": dict(fusions=["concat", "sum", "film", "gated"], seeds=[0, 1], n_train=400, n_test=3000, epochs=60,
+                      lr=0.01, alpha=0.8, modulation_end=30, seed=0),
+        "full": dict(fusions=["concat", "sum", "film", "gated"], seeds=list(range(10)), n_train=400, n_test=20000,
+                     epochs=100, lr=0.01, alpha=0.8, modulation_end=50, seed=0),
+    },
 }
 
 

@@ -31,6 +31,21 @@ def tidy(df: pd.DataFrame, decimals: int = 2) -> pd.DataFrame:
     return out
 
 
+def mean_std(df: pd.DataFrame, by: str, columns: dict[str, str], scale: float = 1.0, decimals: int = 2,
+             order: list | None = None) -> pd.DataFrame:
+    """Group ``df`` by ``by`` and show each column as ``"mean ± std"`` (std over the group; "" when missing).
+
+    ``columns`` maps column names to display names; ``scale`` multiplies first (100 for percent).
+    """
+    g = df.groupby(by)[list(columns)]
+    mean, std = g.mean() * scale, g.std() * scale
+    out = pd.DataFrame(index=mean.index)
+    for col, name in columns.items():
+        out[name] = [("" if pd.isna(m) else f"{m:.{decimals}f} ± {0.0 if pd.isna(s) else s:.{decimals}f}")
+                     for m, s in zip(mean[col], std[col])]
+    return out.reindex(order) if order is not None else out
+
+
 def describe_profile(cfg: dict) -> str:
     """One line for the top of a page: which profile produced it, with its settings."""
     items = ", ".join(f"{k}={v}" for k, v in cfg.items() if k != "profile")

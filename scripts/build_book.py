@@ -59,10 +59,54 @@ def execute(notebook: Path, output: Path, profile: str) -> float:
     return time.time() - start
 
 
+def machine() -> str:
+    """A short description of this machine for the timings (accelerator if torch sees one)."""
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            return torch.cuda.get_device_name(0)
+    except ImportError:  # pragma: no cover
+        pass
+    return f"a {os.cpu_count()}-core CPU"
+
+
+def record_timing(profile: str, chapter: str, seconds: float) -> None:
+    """Add one notebook's execution time to ``results/<profile>/timings.json`` (atomic write)."""
+    from mmtheory._io import atomic_write_json
+    from mmtheory.book import load_timings
+
+    key = profile if "cuda" not in machine().lower() and "nvidia" not in machine().lower() else f"gpu-{profile}"
+    data = load_timings(ROOT / "results", key)
+    data[chapter] = {"seconds": round(seconds, 1), "machine": machine()}
+    atomic_write_json(ROOT / "results" / key / "timings.json", data)
+
+
+def add_rerun_boxes(folder: Path) -> None:
+    """Insert the re-run box under the title of every staged notebook (the committed ones stay as they are)."""
+    import nbformat
+
+    from mmtheory.book import load_timings, rerun_box
+
+    timings = {k: load_timings(ROOT / "results", k) for k in ("quick", "full", "gpu-full")}
+    for path in sorted(folder.glob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        first = nb.cells[0]
+        title, _, rest = first.source.partition("\n")
+        box = nbformat.v4.new_markdown_cell(rerun_box(path.stem, timings))
+        if first.cell_type == "markdown" and title.startswith("# ") and rest.strip():
+            first.source = title  # the box goes right under the chapter title
+            nb.cells[1:1] = [box, nbformat.v4.new_markdown_cell(rest.strip("\n"))]
+        else:
+            nb.cells.insert(1, box)
+        nbformat.write(nb, path)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--profile", choices=["quick", "full"], default="quick")
     parser.add_argument("--skip-execute", action="store_true", help="build the HTML from the notebooks as they are")
+    parser.add_argument("--out", default=None, help="folder for _build/ (default: the repository, or _runs/<profile>)")
     args = parser.parse_args(argv)
     os.environ["MMTHEORY_RESULTS_DIR"] = str(ROOT / "results")
     os.environ["MMTHEORY_PROGRESS"] = "0"  # progress bars would land in the committed outputs
@@ -71,11 +115,14 @@ def main(argv: list[str] | None = None) -> int:
     # Executed notebooks: in place for quick (committed), under _runs/<profile>/ otherwise.
     run_dir = ROOT if args.profile == "quick" else ROOT / "_runs" / args.profile
     out_dir = ROOT if args.profile == "quick" else run_dir  # the HTML lands in <out_dir>/_build/html
+    if args.out:
+        out_dir = Path(args.out).resolve()
     total = time.time()
     if not args.skip_execute:
         for i, nb in enumerate(notebooks, 1):
             print(f"[book] ({i}/{len(notebooks)}) executing {nb}.ipynb with the {args.profile} profile ...", flush=True)
             secs = execute(ROOT / f"{nb}.ipynb", run_dir / f"{nb}.ipynb", args.profile)
+            record_timing(args.profile, Path(nb).name, secs)
             print(f"[book]     done in {secs:.0f} s", flush=True)
     print("[book] building the HTML with Jupyter Book ...", flush=True)
     # Build from a clean copy of the book's sources only, so stray files in the checkout never reach the book.
@@ -86,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         shutil.copy2(ROOT / name, src / name)
     shutil.copytree(ROOT / "book", src / "book")
     shutil.copytree(run_dir / "notebooks", src / "notebooks", ignore=shutil.ignore_patterns(".*"))
+    add_rerun_boxes(src / "notebooks")
     cmd = [str(Path(sys.executable).parent / "jupyter-book"), "build", str(src), "--path-output", str(out_dir),
            "--builder", "html", "-W", "--keep-going"]
     result = subprocess.run(cmd, cwd=ROOT)

@@ -1,10 +1,30 @@
+"""Shared fixtures: a scratch results folder, and the HTML book built once per session from the committed notebooks."""
+
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import matplotlib
 import pytest
 
 matplotlib.use("Agg")
 os.environ.setdefault("MMTHEORY_PROGRESS", "0")
+
+ROOT = Path(__file__).resolve().parents[1]
+JB = Path(sys.executable).parent / "jupyter-book"
+
+
+@pytest.fixture(scope="session")
+def built_book(tmp_path_factory):
+    """Run the book command's HTML step (``scripts/build_book.py --skip-execute``) into a temporary
+    folder; return ``(html_dir, completed_process)``."""
+    if not JB.exists():
+        pytest.skip("jupyter-book is not installed in this environment")
+    out = tmp_path_factory.mktemp("book")
+    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "build_book.py"), "--skip-execute", "--out", str(out)],
+                          capture_output=True, text=True, cwd=ROOT)
+    return out / "_build" / "html", proc
 
 
 @pytest.fixture

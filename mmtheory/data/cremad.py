@@ -229,7 +229,7 @@ def prepare(root: str | os.PathLike, cache: str | os.PathLike, *, size: int = 22
     Resumable: clips already done in an earlier, interrupted run with the same settings are kept.
     A clip that cannot be read is reported (``manifest["failed"]``, and printed) and skipped.
     """
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     root, cache = Path(root), Path(cache)
     names, problems = _discover(root)

@@ -20,7 +20,7 @@ import pandas as pd
 import torch
 from torch import nn
 from torch.nn import functional as F
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from mmtheory._io import atomic_write_json, atomic_write_text
 from mmtheory.train.batched import progress_disabled

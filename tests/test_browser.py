@@ -1,0 +1,137 @@
+"""Open every page of the built book in headless Chromium: no JavaScript error, every image loads,
+no raw TeX left after MathJax, nothing fetched from outside localhost, and one scorecard row per claim.
+
+Chromium comes from Debian's ``chromium`` package (``.ci/run`` installs it when absent); the test is
+skipped only outside CI when the browser is missing. Screenshots go to ``$MMTHEORY_ARTIFACTS``
+(default ``test-artifacts/``).
+"""
+
+import functools
+import http.server
+import os
+import re
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+
+from mmtheory.claims import CLAIMS
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--disable-quic"]
+RAW_TEX = re.compile(r"\$\$|\\\(|\\\[|\\(frac|mathcal|mathbb|sum|tanh|rho|eta|hat|operatorname|begin)\b")
+
+if CHROMIUM is None and os.environ.get("CI"):
+    raise RuntimeError("CI needs Chromium for the browser test: .ci/run installs Debian's 'chromium' package.")
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no chromium on this machine (apt-get install chromium)")
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def site(built_book):
+    html, proc = built_book
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(html)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield html, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        ctx = p.chromium.launch_persistent_context(str(tmp_path_factory.mktemp("chromium-profile")),
+                                                   executable_path=CHROMIUM, headless=True, args=FLAGS,
+                                                   viewport={"width": 1280, "height": 900})
+        yield ctx
+        ctx.close()
+
+
+def _open(ctx, url):
+    """Load ``url``; wait for MathJax; return (page, problems)."""
+    page = ctx.new_page()
+    problems = []
+    page.on("pageerror", lambda exc: problems.append(f"JavaScript error: {exc}"))
+    # the browser's own favicon probe is not a request of the page
+    page.on("console", lambda m: problems.append(f"console {m.type}: {m.text} at {m.location.get('url')}")
+            if m.type == "error" and not m.location.get("url", "").endswith("/favicon.ico") else None)
+    page.on("requestfailed", lambda r: problems.append(f"request failed: {r.url}"))
+    page.on("response", lambda r: problems.append(f"HTTP {r.status}: {r.url}")
+            if r.status >= 400 and not r.url.endswith("/favicon.ico") else None)
+    page.on("request", lambda r: problems.append(f"left localhost: {r.url}")
+            if not r.url.startswith(("http://127.0.0.1", "data:", "blob:", "about:")) else None)
+    page.goto(url, wait_until="load")
+    page.evaluate("""() => (window.MathJax && window.MathJax.startup && window.MathJax.startup.promise)
+                         ? window.MathJax.startup.promise.then(() => true) : true""")
+    return page, problems
+
+
+REDIRECT = re.compile(r'<meta http-equiv="refresh" content="0; url=([^"]+)"', re.I)
+
+
+def _pages(html: Path) -> list[str]:
+    """Every HTML page of the book; a redirect page (the root index.html) must point at an existing page."""
+    pages = []
+    for p in sorted(html.rglob("*.html")):
+        if p.relative_to(html).parts[0].startswith("_"):  # theme assets (_static), not pages
+            continue
+        m = REDIRECT.search(p.read_text(errors="replace"))
+        if m:
+            assert (p.parent / m.group(1)).exists(), f"{p} redirects to a missing page {m.group(1)}"
+            continue
+        pages.append(str(p.relative_to(html)))
+    return pages
+
+
+def test_every_page_renders_cleanly(site, browser):
+    html, base = site
+    pages = _pages(html)
+    assert len(pages) >= 14
+    failures = {}
+    for rel in pages:
+        page, problems = _open(browser, f"{base}/{rel}")
+        broken = page.evaluate("""() => Promise.all(Array.from(document.images).map(i =>
+                 i.decode().then(() => null, () => i.src))).then(r => r.filter(x => x))""")
+        problems += [f"image did not load: {src}" for src in broken]
+        text = page.evaluate("""() => { const c = document.body.cloneNode(true); c.querySelectorAll('pre, code, script, style, mjx-container')
+                 .forEach(e => e.remove()); return c.innerText; }""")
+        tex = RAW_TEX.findall(text)
+        if tex:
+            problems.append(f"raw TeX left on the page: {tex[:5]}")
+        unrendered = page.evaluate("() => Array.from(document.querySelectorAll('.math'))"
+                                   ".filter(e => !e.querySelector('mjx-container')).length")
+        if unrendered:
+            problems.append(f"{unrendered} math element(s) not rendered by MathJax")
+        if problems:
+            failures[rel] = problems
+        page.close()
+    assert not failures, failures
+
+
+def test_scorecard_has_one_row_per_claim_and_screenshots(site, browser):
+    html, base = site
+    out = Path(os.environ.get("MMTHEORY_ARTIFACTS", ROOT / "test-artifacts"))
+    out.mkdir(parents=True, exist_ok=True)
+    page, problems = _open(browser, f"{base}/notebooks/99_scorecard.html")
+    rows = page.evaluate("() => document.querySelectorAll('table#T_scorecard tbody tr').length")
+    assert rows == len(CLAIMS)
+    links = page.evaluate("() => Array.from(document.querySelectorAll('table#T_scorecard a')).map(a => a.href)")
+    assert len(links) == len(CLAIMS) and all(".html" in h for h in links)
+    page.screenshot(path=str(out / "scorecard.png"), full_page=True)
+    page.close()
+    page, problems2 = _open(browser, f"{base}/notebooks/08_ogm_imbalance.html")
+    assert page.evaluate("() => document.querySelectorAll('mjx-container').length") > 5
+    page.screenshot(path=str(out / "chapter_08_ogm_imbalance.png"), full_page=True)
+    page.close()
+    assert not problems and not problems2, problems + problems2
+    assert (out / "scorecard.png").stat().st_size > 10_000
