@@ -2,12 +2,15 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from mmtheory import claims
 from mmtheory.cli import main
 from mmtheory.profiles import PROFILES, settings
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_record_then_scorecard(results_tmp):
@@ -50,8 +53,9 @@ def test_corrupt_record_names_the_file(results_tmp):
 
 def test_every_claim_has_a_known_paper_and_chapter():
     for cid, claim in claims.CLAIMS.items():
-        assert cid == claim.id and cid[:4] in ("H21-", "P22-")
+        assert cid == claim.id and cid.split("-")[0] in ("H21", "P22", "HP")
         assert claim.statement and claim.paper_value and claim.chapter
+        assert (ROOT / "notebooks" / f"{claim.chapter}.ipynb").exists(), f"{cid}: no chapter {claim.chapter}"
 
 
 def test_cli_claims_table_and_json(results_tmp, capsys):

@@ -115,22 +115,23 @@ class CremadBatches:
         if preload:
             self._spec = torch.from_numpy(np.asarray(self.cache.spec[self.indices])).to(self.device)
             self._frames = torch.from_numpy(np.asarray(self.cache.frames[self.indices])).to(self.device)
-        self._nf = torch.from_numpy(self.cache.n_frames[self.indices].astype(np.int64)).to(self.device)
+        self._nf = torch.from_numpy(self.cache.n_frames[self.indices].astype(np.int64))
         self._y = torch.from_numpy(self.cache.labels[self.indices]).to(self.device)
 
     def __len__(self) -> int:
         return math.ceil(len(self.indices) / self.batch_size)
 
-    def _gather(self, pos: np.ndarray):
+    def _gather(self, pos: np.ndarray, k: np.ndarray):
+        """Spectrograms ``(B, 257, 188)`` and the chosen frame ``(B, H, W, 3)`` of batch positions ``pos``."""
         if self.preload:
             p = torch.from_numpy(pos).to(self.device)
-            return self._spec[p], self._frames[p]
+            return self._spec[p], self._frames[p, torch.from_numpy(k).to(self.device)]
         idx = self.indices[pos]
         order = np.argsort(idx)  # read the memory map in file order, then restore the batch order
         inv = np.empty_like(order)
         inv[order] = np.arange(len(order))
         spec = torch.from_numpy(np.asarray(self.cache.spec[idx[order]])[inv])
-        frames = torch.from_numpy(np.asarray(self.cache.frames[idx[order]])[inv])
+        frames = torch.from_numpy(np.asarray(self.cache.frames[idx[order], k[order]])[inv])  # only the chosen frame
         pin = self.device.type == "cuda"
         if pin:
             spec, frames = spec.pin_memory(), frames.pin_memory()
@@ -138,22 +139,19 @@ class CremadBatches:
 
     def epoch(self, epoch: int):
         n = len(self.indices)
-        g = torch.Generator(device=self.device).manual_seed(self.seed * 1_000_003 + epoch)
-        if self.train:
-            order = torch.randperm(n, generator=torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)).numpy()
-        else:
-            order = np.arange(n)
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)  # order and frame choice (host)
+        g_dev = torch.Generator(device=self.device).manual_seed(self.seed * 1_000_003 + epoch)  # crops (device)
+        order = torch.randperm(n, generator=g).numpy() if self.train else np.arange(n)
         for i in range(0, n, self.batch_size):
             pos = order[i:i + self.batch_size]
-            spec, frames = self._gather(pos)
-            p = torch.from_numpy(pos).to(self.device)
-            nf = self._nf[p]
+            nf = self._nf[torch.from_numpy(pos)]
             if self.train:
-                k = (torch.rand(len(pos), generator=g, device=self.device) * nf).long().clamp(max=nf - 1)
+                k = torch.minimum((torch.rand(len(pos), generator=g) * nf).long(), nf - 1)
             else:
                 k = nf // 2
-            frame = frames[torch.arange(len(pos), device=self.device), k]
+            spec, frame = self._gather(pos, k.numpy())
             x = normalize_frames(frame)
             if self.train:
-                x = random_resized_crop(x, g)
+                x = random_resized_crop(x, g_dev)
+            p = torch.from_numpy(pos).to(self.device)
             yield {"audio": spec.float(), "visual": x.unsqueeze(2)}, self._y[p]
