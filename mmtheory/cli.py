@@ -56,6 +56,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
            "params": args.params, "noise_on": args.noise_on}
     cfg = TrainConfig(method=args.method, epochs=args.epochs, optimizer=args.optimizer, lr=args.lr,
                       lr_step=args.lr_step, lr_gamma=args.lr_gamma, alpha=args.alpha, ogm=ogm, seed=args.seed,
+                      save_best=not args.no_save_best,
                       amp=None if args.amp == "auto" else args.amp == "on",
                       channels_last=None if args.channels_last == "auto" else args.channels_last == "on")
     result = train_cremad(args.cache, args.out, cfg, modalities=modalities, fusion=args.fusion, width=args.width,
@@ -120,6 +121,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--channels-last", default="auto", choices=["auto", "on", "off"])
     p.add_argument("--preload", action="store_true", help="copy the cache split to the device once")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-save-best", action="store_true",
+                   help="do not keep best.pt (weights of the best test epoch, the official script's model selection)")
     p.add_argument("--resume", action="store_true", help="continue from --out/checkpoint.pt")
     p.set_defaults(func=_cmd_train)
     return parser

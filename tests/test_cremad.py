@@ -133,6 +133,8 @@ def test_cli_train_resume_loses_nothing(tiny, tmp_path, capsys):
     wb = torch.load(tmp_path / "resumed" / "checkpoint.pt", weights_only=True)["model"]
     for k in wa:
         torch.testing.assert_close(wa[k], wb[k])
+    best = torch.load(tmp_path / "straight" / "best.pt", weights_only=True)
+    assert best["test_acc"] == max(r["test_acc"] for r in a)
     summary = json.loads((tmp_path / "straight" / "summary.json").read_text())
     assert {"best_test_acc", "last_test_acc", "device"} <= set(summary)
     assert _train(base / "cache", tmp_path / "straight", 2) == 2  # exists: refuses without --resume
