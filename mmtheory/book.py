@@ -84,7 +84,11 @@ def scorecard_table(card, link_suffix: str = ".html"):
     for col in cols[:-1]:
         view[col] = [html.escape(str(v)) for v in view[col]]
     view = view.rename(columns={"paper_value": "paper's value", "ours": "our value"})
-    return (view.style.hide(axis="index").set_uuid("scorecard")
+    widths = {"statement": "22em", "paper's value": "11em", "our value": "14em"}
+    styles = [{"selector": "", "props": [("font-size", "85%")]}]
+    styles += [{"selector": f"th.col{list(view.columns).index(c)}, td.col{list(view.columns).index(c)}",
+                "props": [("min-width", w)]} for c, w in widths.items()]
+    return (view.style.hide(axis="index").set_uuid("scorecard").set_table_styles(styles)
             .map(lambda s: f"background-color: {STATUS_COLOURS.get(s, '')}", subset=["status"]))
 
 

@@ -231,7 +231,8 @@ def fit(model: nn.Module, train: Batches, test: Batches, cfg: TrainConfig, *, de
             raise FileNotFoundError(f"--resume: no checkpoint at {ckpt}; start without --resume.")
         elif ckpt.exists():
             raise FileExistsError(f"{ckpt} exists; pass resume=True (--resume) to continue it, or choose a new folder.")
-    for epoch in tqdm(range(start, cfg.epochs), desc=desc, disable=progress_disabled(), initial=start, total=cfg.epochs):
+    bar = tqdm(range(start, cfg.epochs), desc=desc, disable=progress_disabled(), initial=start, total=cfg.epochs)
+    for epoch in bar:
         model.train()
         total, count = 0.0, 0
         for inputs, y in train.epoch(epoch):
@@ -254,6 +255,7 @@ def fit(model: nn.Module, train: Batches, test: Batches, cfg: TrainConfig, *, de
         row = {"epoch": epoch, "method": cfg.method, "lr": lr, "train_loss": total / max(count, 1)}
         row.update(evaluate(model, test, device, amp, channels_last))
         rows.append(row)
+        bar.set_postfix(loss=f"{row['train_loss']:.3f}", test_acc=f"{row['test_acc']:.3f}")
         if folder is not None:
             _save_checkpoint(folder, {"model": model.state_dict(), "optimizer": opt.state_dict(),
                                       "scheduler": sched.state_dict(), "generator": gen.get_state(),
