@@ -180,10 +180,10 @@ class OGMGE:
                     if p.grad is None:
                         continue
                     g = p.grad
-                    if noisy:
-                        std = float(g.float().std()) + 1e-8 if g.numel() > 1 else 1e-8
-                        noise = torch.randn(g.shape, generator=self.generator, device=g.device, dtype=g.dtype) * std
-                        p.grad = g * k[u] + noise
+                    if noisy:  # std stays a device tensor: no host sync per parameter
+                        std = (g.float().std() if g.numel() > 1 else g.new_zeros((), dtype=torch.float32)) + 1e-8
+                        noise = torch.randn(g.shape, generator=self.generator, device=g.device, dtype=g.dtype)
+                        p.grad = g * k[u] + noise * std.to(g.dtype)
                     elif k[u] != 1.0:
                         g.mul_(k[u])
         if self.log:
