@@ -6,7 +6,9 @@ This is the one module of ``mmtheory.data`` that imports torch. The official tra
 ImageNet normalisation) is applied to the cached frame (already resized to ``size`` x ``size``), as
 one batched ``grid_sample`` on the device; evaluation uses the cached frame as it is (the official
 ``Resize((224, 224))``). One frame per clip: a random one of the cached frames in training (the
-official ``--fps 1``), the middle one in evaluation.
+official ``--fps 1``), the middle one in evaluation. (The official loader draws a random index but then
+reads ``os.listdir(...)[0]``, i.e. an arbitrary but fixed frame per clip, in training and test alike; we
+follow its stated intent, a random frame, and say so.)
 """
 
 from __future__ import annotations
