@@ -6,8 +6,8 @@ a *branch* prediction that uses only ``phi^u``. How to get it depends on the fus
 ``concat``  ``W = [W^1 ... W^K]``; branch u is ``W^u phi^u + b/K`` (the paper's split, b/2 for two
             modalities, exactly the official code).
 ``sum``     ``sum_u (W_u phi^u + b_u)``; branch u is ``W_u phi^u + b_u`` (official training code; its
-            evaluation code halves the bias, which only shifts every class equally: no effect on
-            accuracy, a small one on the scores).
+            evaluation code uses ``b_u / 2`` instead, an inconsistency we do not copy: the full bias
+            is used in both).
 ``film``    ``W (gamma(phi^c) * phi^o + beta(phi^c)) + b`` (two modalities, c conditions o).
 ``gated``   ``W (sigmoid(A phi^c) * (B phi^o)) + b`` (two modalities, c gates o).
 
