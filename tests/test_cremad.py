@@ -174,3 +174,18 @@ def test_chapter_runs_on_a_real_format_cache(tmp_path):
     for cid in ("P22-imbalance", "P22-ogmge", "P22-weak-branch"):
         rec = json.loads((tmp_path / "res" / "quick" / "claims" / f"{cid}.json").read_text())
         assert rec["data"] == "CREMA-D"
+
+
+def test_paper_runs_reuse_finished_runs_and_extend_them(tmp_path):
+    from mmtheory.experiments.cremad import DEMO_CLIPS, PAPER_RUNS, demo_cache, paper_runs, results_table
+
+    cache = demo_cache(tmp_path / "demo", size=16)
+    kw = dict(width=4, batch_size=4, split="actors")
+    dirs = paper_runs(cache, tmp_path / "runs", epochs=1, **kw)
+    assert set(dirs) == set(PAPER_RUNS) and len(cremad.CremadCache(cache)) == len(DEMO_CLIPS)
+    stamp = {k: (d / "history.json").stat().st_mtime_ns for k, d in dirs.items()}
+    paper_runs(cache, tmp_path / "runs", epochs=1, **kw)  # finished: nothing retrained
+    assert stamp == {k: (d / "history.json").stat().st_mtime_ns for k, d in dirs.items()}
+    paper_runs(cache, tmp_path / "runs", epochs=2, **kw)  # one more epoch: resumed from the checkpoints
+    table = results_table(dirs)
+    assert list(table["epochs"]) == [2, 2, 2, 2] and table.loc[table["run"] == "ogm-ge", "paper_acc"].item() == 61.9
