@@ -124,7 +124,8 @@ def results_table(run_dirs: dict[str, str | os.PathLike]) -> pd.DataFrame:
     """Paper vs ours, one row per run: ``{"baseline": dir, "ogm-ge": dir, "audio-only": dir, ...}``.
 
     Both the best-epoch accuracy (selected on the test set, as the official script does) and the
-    last-epoch accuracy are reported.
+    last-epoch accuracy are reported, with the last epoch's accuracy of the visual branch (NaN for
+    the audio-only run).
     """
     rows = []
     for name, d in run_dirs.items():
@@ -134,6 +135,8 @@ def results_table(run_dirs: dict[str, str | os.PathLike]) -> pd.DataFrame:
         s = json.loads(path.read_text())
         paper = PENG_CREMAD.get(PAPER_ROW.get(name, ""), float("nan"))
         rows.append({"run": name, "paper_acc": paper, "best_acc": 100 * s["best_test_acc"],
-                     "last_acc": 100 * s["last_test_acc"], "best_epoch": s["best_epoch"],
+                     "last_acc": 100 * s["last_test_acc"],
+                     "last_visual_branch": 100 * s.get("last_test_acc_visual", float("nan")),
+                     "best_epoch": s["best_epoch"],
                      "epochs": s["config"]["epochs"], "device": s.get("device_name", "")})
     return pd.DataFrame(rows)
