@@ -12,17 +12,19 @@ computed comparison; the record is written atomically as JSON under
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from mmtheory import __version__
 from mmtheory._io import atomic_write_json
+from mmtheory.checks import STATUSES, Verdict
 
-STATUSES = ("holds", "differs", "not yet run")
 PROFILES = ("quick", "full")
 
 
@@ -159,15 +161,51 @@ def _check_profile(profile: str) -> str:
     return profile
 
 
+def _jsonable(value: Any) -> Any:
+    """Parameters as JSON (inf and nan as strings, tuples as lists) so every record is valid JSON."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, float) and not (value == value and abs(value) != float("inf")):
+        return repr(value)
+    if hasattr(value, "item") and callable(value.item):  # numpy scalars
+        return _jsonable(value.item())
+    return value
+
+
+def params_key(params: dict[str, Any]) -> str:
+    """A short stable hash of a run's parameters (names a custom run's records folder)."""
+    text = json.dumps(_jsonable(params), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:10]
+
+
+def is_default_run(chapter: str, params: dict[str, Any]) -> bool:
+    """True when ``params`` equal the registered defaults of ``chapter`` under ``params['profile']``.
+
+    Keys that the profile does not define (paths such as ``results_dir``) are ignored; a data path
+    (``iemocap_path``, ``cremad_cache``) is part of ``data`` instead.
+    """
+    from mmtheory.profiles import PROFILES as CHAPTER_PROFILES
+
+    profile = params.get("profile")
+    defaults = CHAPTER_PROFILES.get(chapter, {}).get(profile)
+    if defaults is None:
+        return True
+    return all(_jsonable(params.get(k, v)) == _jsonable(v) for k, v in defaults.items())
+
+
 def record(
     claim_id: str,
+    verdict: Verdict | None = None,
     *,
-    ours: str,
-    holds: bool,
     profile: str,
+    params: dict[str, Any] | None = None,
     data: str = "synthetic",
     detail: str = "",
     results_dir: str | os.PathLike | None = None,
+    ours: str | None = None,
+    holds: bool | None = None,
 ) -> str:
     """Record our result for a claim; return a one-line summary for the page.
 
@@ -175,26 +213,48 @@ def record(
     ----------
     claim_id : str
         A key of :data:`CLAIMS`.
-    ours : str
-        Our value, as the page shows it.
-    holds : bool
-        Outcome of the chapter's computed check (never typed by hand).
+    verdict : Verdict
+        The outcome of the claim's check function in :mod:`mmtheory.checks` (status, our value,
+        margin, interval, broken world tried).
     profile : {"quick", "full"}
+    params : dict, optional
+        Every parameter of the run (the chapter's resolved settings). Stored in the record. A run whose
+        parameters differ from the profile's registered defaults never overwrites the profile's records:
+        it writes under ``<results_dir>/custom/<profile>-<hash>/claims/`` and says so.
     data : str
         What the result was computed on ("synthetic", "IEMOCAP", "stand-in", ...).
     detail : str
         How the check was made (threshold, sample sizes).
     results_dir : path-like, optional
         Overrides the resolved results folder.
+    ours, holds :
+        Deprecated form (a bare boolean decided elsewhere); kept so old notebooks still run. New code
+        passes ``verdict``.
     """
     if claim_id not in CLAIMS:
         raise KeyError(f"unknown claim id {claim_id!r}; registered ids: {sorted(CLAIMS)}.")
     _check_profile(profile)
-    status = "holds" if bool(holds) else "differs"
-    rec = dict(id=claim_id, ours=str(ours), status=status, profile=profile, data=data, detail=detail,
-               version=__version__)
-    atomic_write_json(resolve_results_dir(results_dir) / profile / "claims" / f"{claim_id}.json", rec)
-    return f"[{claim_id}] {status.upper()}: {CLAIMS[claim_id].statement} Paper: {CLAIMS[claim_id].paper_value}. Ours: {ours}."
+    if verdict is None:
+        if holds is None or ours is None:
+            raise TypeError("record() needs a Verdict from mmtheory.checks (or the deprecated ours= and holds=).")
+        verdict = Verdict("holds" if bool(holds) else "differs", ours=str(ours), margin=0.0,
+                          reason=detail or "legacy boolean check")
+    params = dict(params or {})
+    params.setdefault("profile", profile)
+    rec = dict(id=claim_id, profile=profile, data=data, detail=detail, version=__version__,
+               params=_jsonable(params), **verdict.to_dict())
+    root = resolve_results_dir(results_dir)
+    chapter = CLAIMS[claim_id].chapter
+    if is_default_run(chapter, params):
+        folder = root / profile / "claims"
+        where = ""
+    else:
+        folder = root / "custom" / f"{profile}-{params_key(params)}" / "claims"
+        where = f" (non-default parameters: recorded under {folder}, not over the {profile} profile's records)"
+    atomic_write_json(folder / f"{claim_id}.json", rec)
+    c = CLAIMS[claim_id]
+    return (f"[{claim_id}] {verdict.status.upper()} (margin {verdict.margin:.3g} {verdict.units}): {c.statement} "
+            f"Paper: {c.paper_value}. Ours: {verdict.ours}. {verdict.reason}.{where}")
 
 
 def load_records(profile: str = "quick", results_dir: str | os.PathLike | None = None) -> dict[str, dict]:
@@ -211,14 +271,21 @@ def load_records(profile: str = "quick", results_dir: str | os.PathLike | None =
     return out
 
 
+SCORECARD_COLUMNS = ["id", "status", "margin", "units", "variant", "variant_status", "ours", "paper_value",
+                     "interval", "interval_method", "reason", "statement", "paper", "section", "profile", "data",
+                     "chapter"]
+
+
 def scorecard(profile: str = "quick", results_dir: str | os.PathLike | None = None) -> pd.DataFrame:
-    """The reproduction scorecard: one row per registered claim, with our value and status."""
+    """The reproduction scorecard: one row per registered claim, with our value, status and margin."""
     records = load_records(profile, results_dir)
     rows = []
     for cid, claim in CLAIMS.items():
         rec = records.get(cid, {})
-        rows.append(dict(asdict(claim), ours=rec.get("ours", ""), status=rec.get("status", "not yet run"),
-                         profile=rec.get("profile", profile), data=rec.get("data", "")))
-    return pd.DataFrame(rows)[
-        ["id", "paper", "section", "statement", "paper_value", "ours", "status", "profile", "data", "chapter"]
-    ]
+        row = dict(asdict(claim), ours=rec.get("ours", ""), status=rec.get("status", "not yet run"),
+                   profile=rec.get("profile", profile), data=rec.get("data", ""), margin=rec.get("margin"),
+                   units=rec.get("units", ""), variant=rec.get("variant", ""),
+                   variant_status=rec.get("variant_status", ""), interval=rec.get("interval"),
+                   interval_method=rec.get("interval_method", ""), reason=rec.get("reason", ""))
+        rows.append(row)
+    return pd.DataFrame(rows)[SCORECARD_COLUMNS]
