@@ -5,7 +5,8 @@ The features are licensed and never shipped. :func:`load` reads the file a user 
 * the common public pickle ``IEMOCAP_features_raw.pkl`` (Python 2, latin-1): a 9-tuple
   ``(videoIDs, videoSpeakers, videoLabels, videoText, videoAudio, videoVisual, videoSentence,
   trainVid, testVid)`` of dicts keyed by dialogue id, one entry per utterance; unpickling is
-  restricted to builtins and numpy arrays (:class:`RestrictedUnpickler`), anything else is refused;
+  restricted to builtins containers and numpy arrays/scalars of plain numeric or string dtypes
+  (:class:`RestrictedUnpickler` says exactly what it accepts), anything else is refused;
 * or a plain ``.npz`` with one 2-D array per modality (``text``, ``audio``, ``video``) plus
   ``labels`` (n,), ``split`` (n,, ``"train"``/``"test"``) and optionally ``dialogue`` (n,).
 
@@ -95,24 +96,261 @@ class MultimodalDataset:
 
 
 class UnsafePickleError(pickle.UnpicklingError):
-    """A pickle asked to build something other than builtins containers and numpy arrays."""
+    """A pickle asked to build something other than builtins containers and plain numeric/string arrays."""
+
+
+#: dtype kinds an IEMOCAP feature file may hold: bool, integers, floats, complex, bytes and unicode strings.
+SAFE_DTYPE_KINDS = frozenset("biufcSU")
+
+
+def _refuse(what: str) -> UnsafePickleError:
+    return UnsafePickleError(
+        f"refusing to unpickle {what}: an IEMOCAP feature file holds only builtins and plain numeric or string "
+        "numpy arrays. If this file is genuine, convert it to .npz (see mmtheory.data.iemocap) and load that instead."
+    )
+
+
+def _raw_bytes(raw, what: str) -> bytes:
+    """The raw buffer of a pickled array or scalar (Python 2 pickles read with latin-1 give ``str``)."""
+    if isinstance(raw, str):
+        try:
+            return raw.encode("latin1")
+        except UnicodeEncodeError:
+            raise _refuse(f"{what} whose raw data is not a byte string") from None
+    if isinstance(raw, (bytes, bytearray)):
+        return bytes(raw)
+    raise _refuse(f"{what} whose raw data is a {type(raw).__name__} (object arrays are not allowed)")
+
+
+def safe_dtype(spec, byteorder: str | None = None) -> np.dtype:
+    """A fresh ``np.dtype(spec)`` if it is a plain numeric or string dtype, else :class:`UnsafePickleError`.
+
+    Parameters
+    ----------
+    spec : str or bytes
+        What numpy's pickles pass to the dtype constructor (``"f8"``, ``"U10"``, ``"b1"``...).
+    byteorder : {"<", ">", "|", "="}, optional
+        Byte order to apply.
+
+    Returns
+    -------
+    numpy.dtype
+        Of kind in :data:`SAFE_DTYPE_KINDS`: no objects, no fields, no sub-arrays, no datetimes, no void.
+    """
+    if isinstance(spec, bytes):
+        spec = spec.decode("latin1")
+    if not isinstance(spec, str) or len(spec) > 16:
+        raise _refuse(f"a numpy dtype built from {type(spec).__name__} {spec!r:.40}")
+    try:
+        dt = np.dtype(spec)
+    except (TypeError, ValueError):
+        raise _refuse(f"the numpy dtype {spec!r}") from None
+    if dt.kind not in SAFE_DTYPE_KINDS or dt.hasobject or dt.fields is not None or dt.subdtype is not None:
+        raise _refuse(f"the numpy dtype {spec!r} (kind {dt.kind!r})")
+    if byteorder is not None:
+        if byteorder not in ("<", ">", "|", "="):
+            raise _refuse(f"a numpy dtype with byte order {byteorder!r}")
+        if byteorder != "|":
+            dt = dt.newbyteorder(byteorder)
+    return dt
+
+
+def _check_plain_dtype(dt: np.dtype, what: str) -> np.dtype:
+    """Second line of defence: ``dt`` must equal, flags included, a fresh dtype of the same kind."""
+    if not isinstance(dt, np.dtype):
+        raise _refuse(f"{what} with dtype {type(dt).__name__}")
+    fresh = np.dtype(dt.str)
+    if (dt.kind not in SAFE_DTYPE_KINDS or dt.hasobject or dt != fresh or dt.flags != fresh.flags
+            or dt.itemsize != fresh.itemsize or dt.fields is not None or dt.subdtype is not None):
+        raise _refuse(f"{what} with dtype {dt!r} (flags {dt.flags})")
+    return dt
+
+
+class _PickledDtype:
+    """Stands for ``numpy.dtype(spec, align, copy)`` while unpickling; its state is checked, never applied.
+
+    numpy's ``dtype.__setstate__`` lets a pickle set the item flags and size of a dtype (clearing the
+    "holds objects" flag of an object dtype, say), which turns raw bytes into pointers. Here the state
+    must equal what numpy itself writes for a fresh dtype of that kind, and the dtype handed on is fresh.
+    """
+
+    __hash__ = None  # never a dict key or set member
+
+    def __init__(self, spec, align=False, copy=True) -> None:
+        if not isinstance(align, bool) or not isinstance(copy, bool):
+            raise _refuse("a numpy dtype with non-boolean align/copy arguments")
+        if align:
+            raise _refuse("an aligned numpy dtype")
+        self.spec = spec
+        self.dtype = safe_dtype(spec)
+        self._set = False
+
+    def __setstate__(self, state) -> None:
+        if self._set:
+            raise _refuse("a numpy dtype whose state is set twice")
+        if not isinstance(state, tuple) or len(state) not in (8, 9) or state[0] not in (3, 4):
+            raise _refuse(f"a numpy dtype with an unexpected state {state!r:.80}")
+        dt = safe_dtype(self.spec, state[1])
+        expected = dt.__reduce__()[2]
+        # compare field by field, as Python values (True == 1 would let a bool stand for a flag)
+        if len(state) != len(expected) or any(type(a) is not type(b) or a != b for a, b in zip(state, expected)):
+            raise _refuse(f"a numpy dtype {self.spec!r} with altered state {state!r:.80} (expected {expected!r})")
+        self.dtype = dt
+        self._set = True
+
+    def resolve(self, what: str) -> np.dtype:
+        return _check_plain_dtype(self.dtype, what)
+
+
+def _resolve_dtype(dt, what: str) -> np.dtype:
+    if isinstance(dt, _PickledDtype):
+        return dt.resolve(what)
+    raise _refuse(f"{what} whose dtype is a {type(dt).__name__}")
+
+
+class _ArrayClass:
+    """Stands for ``numpy.ndarray`` in a pickle: accepted only as the first argument of ``_reconstruct``."""
+
+    __hash__ = None
+
+    def __call__(self, *args, **kwargs):
+        raise _refuse("a direct call of numpy.ndarray (arrays over arbitrary buffers)")
+
+
+_NDARRAY = _ArrayClass()
+
+
+class _PickledArray:
+    """Stands for an array made by ``numpy.core.multiarray._reconstruct`` until its state arrives.
+
+    The state ``(version, shape, dtype, is_fortran, rawdata)`` is checked and a fresh, owned array of a
+    plain dtype is built from the bytes; :func:`restricted_load` swaps these stand-ins for the arrays.
+    """
+
+    __hash__ = None
+
+    def __init__(self) -> None:
+        self.array: np.ndarray | None = None
+
+    def __setstate__(self, state) -> None:
+        if self.array is not None:
+            raise _refuse("a numpy array whose state is set twice")
+        if not isinstance(state, tuple) or len(state) not in (4, 5):
+            raise _refuse(f"a numpy array with an unexpected state of type {type(state).__name__}")
+        if len(state) == 5:
+            if state[0] != 1 or type(state[0]) is not int:
+                raise _refuse(f"a numpy array with state version {state[0]!r}")
+            state = state[1:]
+        shape, dt, fortran, raw = state
+        if (not isinstance(shape, tuple) or len(shape) > 32
+                or any(type(n) is not int or n < 0 for n in shape)):
+            raise _refuse(f"a numpy array with shape {shape!r:.80}")
+        if not isinstance(fortran, bool):
+            raise _refuse("a numpy array with a non-boolean order flag")
+        dt = _resolve_dtype(dt, "a numpy array")
+        raw = _raw_bytes(raw, "a numpy array")
+        size = 1
+        for n in shape:
+            size *= n
+        if len(raw) != size * dt.itemsize:
+            raise _refuse(f"a numpy array of shape {shape} and dtype {dt} over {len(raw)} bytes "
+                          f"(needs {size * dt.itemsize})")
+        arr = np.frombuffer(raw, dtype=dt, count=size).reshape(shape, order="F" if fortran else "C").copy(order="K")
+        self.array = _check_array(arr)
+
+
+def _check_array(arr: np.ndarray) -> np.ndarray:
+    if type(arr) is not np.ndarray or not arr.flags.owndata:
+        raise _refuse("a numpy array that does not own its data")
+    _check_plain_dtype(arr.dtype, "a numpy array")
+    return arr
+
+
+def _reconstruct(subtype, shape, typecode):
+    """Checked stand-in for ``numpy.core.multiarray._reconstruct`` (plain ``ndarray`` only)."""
+    if subtype is not _NDARRAY:
+        raise _refuse(f"an array of type {getattr(subtype, '__name__', type(subtype).__name__)}")
+    return _PickledArray()
+
+
+def _frombuffer(buf, dt, shape, order):
+    """Checked stand-in for ``numpy._core.numeric._frombuffer`` (protocol-5 pickles of plain arrays)."""
+    dt = _resolve_dtype(dt, "a numpy array")
+    if isinstance(buf, pickle.PickleBuffer):
+        buf = bytes(buf.raw())
+    arr = _PickledArray()
+    if order not in ("C", "F"):
+        raise _refuse(f"a numpy array with order {order!r:.20}")
+    holder = _PickledDtype.__new__(_PickledDtype)
+    holder.spec, holder.dtype, holder._set = dt.str, dt, True
+    arr.__setstate__((1, shape, holder, order == "F", buf))
+    return arr
+
+
+def _scalar(dt, raw=None):
+    """Checked stand-in for ``numpy.core.multiarray.scalar``: a numeric or string scalar from its bytes."""
+    dt = _resolve_dtype(dt, "a numpy scalar")
+    raw = _raw_bytes(raw, "a numpy scalar")
+    if len(raw) != dt.itemsize:
+        raise _refuse(f"a numpy scalar of dtype {dt} over {len(raw)} bytes (needs {dt.itemsize})")
+    value = np.frombuffer(raw, dtype=dt, count=1).copy()[0]
+    _check_plain_dtype(value.dtype, "a numpy scalar")
+    return value
+
+
+def _swap_arrays(obj, seen: dict):
+    """Replace every :class:`_PickledArray` stand-in in builtins containers by its array."""
+    key = id(obj)
+    if key in seen:
+        return seen[key]
+    if isinstance(obj, _PickledArray):
+        if obj.array is None:
+            raise _refuse("a numpy array whose state never arrived")
+        seen[key] = obj.array
+        return obj.array
+    if isinstance(obj, (_PickledDtype, _ArrayClass)):
+        raise _refuse("a bare numpy dtype or ndarray class in the data")
+    if isinstance(obj, list):
+        seen[key] = obj
+        obj[:] = [_swap_arrays(v, seen) for v in obj]
+        return obj
+    if isinstance(obj, dict):
+        seen[key] = obj
+        for k in list(obj):
+            obj[k] = _swap_arrays(obj[k], seen)
+        return obj
+    if isinstance(obj, tuple):
+        out = tuple(_swap_arrays(v, seen) for v in obj)
+        seen[key] = out
+        return out
+    return obj  # str, bytes, numbers, numpy scalars, sets/frozensets (their members are hashable: no stand-ins)
 
 
 class RestrictedUnpickler(pickle.Unpickler):
-    """Unpickler that builds only builtins containers and numpy arrays/scalars.
+    """Unpickler that builds only builtins containers and plain numeric/string numpy arrays and scalars.
 
-    Anything else (a class, a function, ``os.system``...) raises ``pickle.UnpicklingError`` naming it,
-    so a tampered file cannot run code.
+    What it accepts: ``set``, ``frozenset``, ``list``, ``dict``, ``tuple``, ``bytes``, ``bytearray``, ``complex``,
+    ``_codecs.encode`` (how protocol 2 stores bytes) and numpy arrays and scalars whose dtype is a plain
+    bool, integer, float, complex, bytes or unicode string (:data:`SAFE_DTYPE_KINDS`) in numpy's own
+    pickle layout. numpy's classes are never handed to the pickle: ``dtype``, ``ndarray``,
+    ``_reconstruct`` and ``scalar`` are replaced by checked stand-ins, so a dtype's state cannot be
+    altered (object flags cleared, item size changed) and an array cannot be laid over raw bytes as
+    pointers. Anything else (a class, a function, ``os.system``, object or structured dtypes...) raises
+    :class:`UnsafePickleError` naming it, so a tampered file can neither run code nor corrupt memory.
     """
 
-    ALLOWED = {
+    _BUILTINS = {
         ("builtins", "set"), ("builtins", "frozenset"), ("builtins", "list"), ("builtins", "dict"),
-        ("builtins", "tuple"), ("builtins", "bytearray"), ("builtins", "complex"),
-        ("numpy", "ndarray"), ("numpy", "dtype"),
-        ("numpy.core.multiarray", "_reconstruct"), ("numpy.core.multiarray", "scalar"),
-        ("numpy._core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "scalar"),
+        ("builtins", "tuple"), ("builtins", "bytes"), ("builtins", "bytearray"), ("builtins", "complex"),
         ("_codecs", "encode"),
     }
+    _NUMPY = {
+        ("numpy", "ndarray"): _NDARRAY, ("numpy", "dtype"): _PickledDtype,
+        ("numpy.core.multiarray", "_reconstruct"): _reconstruct, ("numpy.core.multiarray", "scalar"): _scalar,
+        ("numpy._core.multiarray", "_reconstruct"): _reconstruct, ("numpy._core.multiarray", "scalar"): _scalar,
+        ("numpy.core.numeric", "_frombuffer"): _frombuffer, ("numpy._core.numeric", "_frombuffer"): _frombuffer,
+    }
+    ALLOWED = _BUILTINS | set(_NUMPY)
 
     def find_class(self, module: str, name: str):
         # Python 2 pickles name builtins "__builtin__" (and so on): judge the Python 3 name.
@@ -121,17 +359,24 @@ class RestrictedUnpickler(pickle.Unpickler):
             key = _compat_pickle.NAME_MAPPING[key]
         elif module in _compat_pickle.IMPORT_MAPPING:
             key = (_compat_pickle.IMPORT_MAPPING[module], name)
-        if key in self.ALLOWED:
+        if key in self._NUMPY:
+            return self._NUMPY[key]
+        if key in self._BUILTINS:
             return super().find_class(module, name)
-        raise UnsafePickleError(
-            f"refusing to unpickle {module}.{name}: an IEMOCAP feature file holds only builtins and numpy arrays. "
-            "If this file is genuine, convert it to .npz (see mmtheory.data.iemocap) and load that instead."
-        )
+        raise _refuse(f"{module}.{name}")
+
+    def persistent_load(self, pid):
+        raise _refuse("a persistent id")
 
 
 def restricted_load(raw: bytes):
-    """Unpickle ``raw`` with :class:`RestrictedUnpickler` (latin-1 for Python 2 pickles)."""
-    return RestrictedUnpickler(io.BytesIO(raw), encoding="latin1").load()
+    """Unpickle ``raw`` with :class:`RestrictedUnpickler` (latin-1 for Python 2 pickles).
+
+    Returns builtins containers holding numbers, strings, plain numeric/string numpy arrays (fresh,
+    owned copies) and numpy scalars; raises :class:`UnsafePickleError` for anything else.
+    """
+    obj = RestrictedUnpickler(io.BytesIO(raw), encoding="latin1").load()
+    return _swap_arrays(obj, {})
 
 
 def resolve_path(path: str | os.PathLike | None) -> Path:
