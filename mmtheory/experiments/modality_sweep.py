@@ -3,11 +3,15 @@
 :func:`modality_sweep` trains the paper's model (one linear encoder per modality, hidden 128, no
 sharing, concatenation, linear head; Adam lr 0.01, batch 2048) for every (modality set, data fraction,
 seed), all runs batched into one model, and measures test accuracy and the latent quality of each
-trained encoder (frozen encoder, head refitted on the full training set, best test error reached).
+trained encoder (frozen encoder, head refitted on a held-out probe split of the training pool, best
+error reached on the probe's other half: neither the runs' training data nor the test set).
 It works on any dict of modality arrays with labels, not only IEMOCAP.
 
 Choices the paper leaves open, and ours (all parameters):
 
+* **probe**: ``probe_fraction`` (0.2) of the training rows are held out for latent quality, so the
+  accuracy runs train on the rest; scoring the refit on the runs' own test set would tie the two
+  columns of Table 3 together, so that their signs could hardly disagree;
 * **subsampling** for a fraction ``r``: ``max(min_samples, ceil(r * n_train))`` training samples drawn
   uniformly without replacement, the same draw for every modality set at a given (fraction, seed) so
   the sets are compared on identical data;
@@ -42,6 +46,24 @@ def subsample_sizes(n_train: int, ratios: Sequence[float], min_samples: int = 1)
     return out
 
 
+def probe_split(n_pool: int, probe_fraction: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Carve the latent-quality probe out of a training pool of ``n_pool`` rows.
+
+    Returns ``(train, fit, score)``: sorted positions in the pool. ``fit`` and ``score`` (the two halves
+    of ``ceil(probe_fraction * n_pool)`` rows drawn with ``seed``) are never trained on by an accuracy
+    run and are not the test set; ``train`` is the rest, the pool the accuracy runs subsample from.
+    """
+    if not (0 <= float(probe_fraction) < 1):
+        raise ValueError(f"probe_fraction must lie in [0, 1); got {probe_fraction}.")
+    n_probe = math.ceil(float(probe_fraction) * n_pool)
+    if n_probe and (n_probe < 2 or n_pool - n_probe < 1):
+        raise ValueError(f"a probe of {n_probe} of {n_pool} training rows cannot be split in two halves and leave "
+                         "training rows; use more training data or change probe_fraction.")
+    perm = np.random.default_rng([int(seed), 7919]).permutation(n_pool)
+    half = n_probe // 2
+    return np.sort(perm[n_probe:]), np.sort(perm[:half]), np.sort(perm[half:n_probe])
+
+
 def modality_sweep(
     views: Mapping[str, np.ndarray],
     labels: np.ndarray,
@@ -56,40 +78,58 @@ def modality_sweep(
     batch_size: int = 2048,
     min_samples: int = 1,
     refit_epochs: int = 30,
+    probe_fraction: float = 0.2,
     standardize: bool = True,
     seed: int = 0,
     device: str | torch.device = "cpu",
+    compute: str = "grouped",
 ) -> pd.DataFrame:
     """Train every (set, ratio, seed) run of the paper's late-fusion model, batched.
 
     The runs of one fraction (every set and seed) take the same number of steps, so they are trained
-    together as one :class:`~mmtheory.models.BatchedLateFusion`; fractions follow one another.
+    together as one :class:`~mmtheory.models.BatchedLateFusion`; fractions follow one another. Each
+    modality's encoder is evaluated only for the runs whose set contains it (``compute="grouped"``), so
+    a run pays for the features it uses; ``compute="masked"`` is the reference that evaluates every
+    encoder for every run and multiplies the unused outputs by zero (same results up to rounding).
+
+    Latent quality is measured on a probe split carved from the training pool (``probe_fraction`` of
+    it, see :func:`probe_split`), which no accuracy run trains on and which is not the test set: the
+    trained encoder is frozen, a fresh head is fitted on one half of the probe and scored on the
+    other, and the best score over the refit epochs is kept. Runs of one modality set (all fractions
+    and seeds) are refitted together on their own latent, assembled from the set's pieces.
 
     Parameters
     ----------
     views : dict of str -> ndarray (n, d_k)
     labels : ndarray (n,) of int class indices
     modality_sets : sequence of modality-name tuples, e.g. ``[("text",), ("text", "audio")]``
-    ratios : fractions of the training set in (0, 1]
+    ratios : fractions of the training pool (after the probe is carved out) in (0, 1]
     seeds : subsample seeds
     train_mask : bool ndarray (n,)
         True for training rows; the others are the test set.
     refit_epochs : int
         Epochs of the frozen-encoder head refit that measures latent quality (0 skips it).
+    probe_fraction : float in [0, 1)
+        Share of the training rows held out for the probe (always carved, so ``n_train`` does not
+        depend on ``refit_epochs``); must be > 0 when ``refit_epochs > 0``.
+    compute : {"grouped", "masked"}
+        See above; ``masked`` exists to check the grouped computation.
 
     Returns
     -------
     DataFrame
         One row per run: ``set`` (names joined by "+"), ``ratio``, ``seed``, ``n_train``,
         ``train_acc`` (on the run's own subsample), ``test_acc`` (%), and with ``refit_epochs > 0``
-        ``refit_acc`` (best test accuracy of the refitted head, %) and ``eta_hat`` = 100 - refit_acc:
-        latent quality as a test error in percentage points, up to the unknown Bayes error.
+        ``refit_acc`` (best probe-score accuracy of the refitted head, %) and ``eta_hat`` =
+        100 - refit_acc: latent quality as an error in percentage points, up to the unknown Bayes error.
     """
     n = check_views(views, labels)
     names = tuple(views)
     sets = [check_modalities(s, names) for s in modality_sets]
     if not sets:
         raise ValueError("modality_sets is empty; give at least one set, e.g. [('text',)].")
+    if compute not in ("grouped", "masked"):
+        raise ValueError(f"compute must be 'grouped' or 'masked', got {compute!r}.")
     train_mask = np.asarray(train_mask, dtype=bool)
     if train_mask.shape != (n,):
         raise ValueError(f"train_mask must be a boolean array of shape ({n},); got {train_mask.shape}.")
@@ -102,23 +142,32 @@ def modality_sweep(
         check_positive_int(name, value)
     if not seeds:
         raise ValueError("seeds is empty; give at least one seed.")
+    if refit_epochs > 0 and not probe_fraction > 0:
+        raise ValueError("refit_epochs > 0 needs a probe split: set probe_fraction in (0, 1), e.g. 0.2, "
+                         "or refit_epochs=0 to skip latent quality.")
     n_classes = int(labels.max()) + 1
-    tr, te = np.flatnonzero(train_mask), np.flatnonzero(~train_mask)
+    pool, te = np.flatnonzero(train_mask), np.flatnonzero(~train_mask)
+    keep, fit_pos, score_pos = probe_split(len(pool), probe_fraction, seed)
+    tr, pr_fit, pr_score = pool[keep], pool[fit_pos], pool[score_pos]
     sizes = subsample_sizes(len(tr), ratios, min_samples)
 
     dev = torch.device(device)
-    xs_tr, xs_te = [], []
+    xs_tr, xs_te, xs_fit, xs_score = [], [], [], []
     for m in names:
         x = np.asarray(views[m], dtype=np.float32)
         if standardize:
-            mu, sd = x[tr].mean(0), x[tr].std(0)
+            mu, sd = x[pool].mean(0), x[pool].std(0)
             x = (x - mu) / np.where(sd > 0, sd, 1.0)
-        xs_tr.append(torch.as_tensor(x[tr], device=dev))
-        xs_te.append(torch.as_tensor(x[te], device=dev))
+        for out, rows in ((xs_tr, tr), (xs_te, te), (xs_fit, pr_fit), (xs_score, pr_score)):
+            out.append(torch.as_tensor(x[rows], device=dev))
     y_tr = torch.as_tensor(labels[tr], dtype=torch.long, device=dev)
     y_te = torch.as_tensor(labels[te], dtype=torch.long, device=dev)
+    y_fit = torch.as_tensor(labels[pr_fit], dtype=torch.long, device=dev)
+    y_score = torch.as_tensor(labels[pr_score], dtype=torch.long, device=dev)
+    refit_kw = dict(epochs=refit_epochs, lr=lr, batch_size=batch_size, seed=seed)
 
     frames = []
+    probe = {i: ([], [], []) for i in range(len(sets))}  # per set: fit latents, score latents, row keys
     for g, ratio in enumerate(sizes):  # one batched model per fraction: its runs take equally many steps
         draws = {}
         for s in seeds:  # one draw per (fraction, seed), shared by every modality set
@@ -131,7 +180,7 @@ def modality_sweep(
             rows = torch.stack([draws[s] for _, s in runs])  # (R, n_sub)
             views_g, y_g = [x[rows] for x in xs_tr], y_tr[rows]
         net = BatchedLateFusion({m: views[m].shape[1] for m in names}, hidden, n_classes,
-                                [sets[i] for i, _ in runs], seed=seed + g).to(dev)
+                                [sets[i] for i, _ in runs], seed=seed + g, compute=compute).to(dev)
         fit_batched(net, views_g, y_g, loss="ce", epochs=epochs, lr=lr, batch_size=batch_size, seed=seed + g,
                     desc=f"fraction {ratio:g}")
         with torch.no_grad():
@@ -147,15 +196,51 @@ def modality_sweep(
         })
         if refit_epochs > 0:
             with torch.no_grad():
-                z_tr, z_te = net.encode(xs_tr), net.encode(xs_te)
-            best = refit_heads(z_tr, y_tr, z_te, y_te, epochs=refit_epochs, lr=lr, batch_size=batch_size, seed=seed)
-            frame["refit_acc"] = (100 * best).cpu().numpy().astype(float)
-            frame["eta_hat"] = 100.0 - frame["refit_acc"]
+                if compute == "masked":  # reference: every run's zero-padded latent, one refit per fraction
+                    z_fit, z_score = net.encode(xs_fit), net.encode(xs_score)
+                else:
+                    _collect_probe(net, runs, sets, names, xs_fit, xs_score, probe, g)
+            if compute == "masked":
+                best = refit_heads(z_fit, y_fit, z_score, y_score, **refit_kw)
+                frame["refit_acc"] = (100 * best).cpu().numpy().astype(float)
         frames.append(frame)
+        del net
+    if refit_epochs > 0 and compute == "grouped":
+        for i, (fit, score, keys) in probe.items():  # every fraction and seed of set i refitted together
+            best = refit_heads(torch.cat(fit), y_fit, torch.cat(score), y_score, **refit_kw)
+            for (g, r), acc in zip(keys, (100 * best).cpu().numpy().astype(float)):
+                frames[g].loc[r, "refit_acc"] = acc
+    if refit_epochs > 0:
+        for frame in frames:
+            frame["eta_hat"] = 100.0 - frame["refit_acc"]
     order = {"+".join(s): i for i, s in enumerate(sets)}
     out = pd.concat(frames, ignore_index=True)
     return out.sort_values(["set", "ratio", "seed"], key=lambda c: c.map(order) if c.name == "set" else c,
                            kind="stable").reset_index(drop=True)
+
+
+def _collect_probe(net, runs, sets, names, xs_fit, xs_score, probe, g) -> None:
+    """Append each set's probe latents (R_set, n, |set| * hidden), assembled from its modalities' pieces only."""
+    pieces = {}
+    for key, xs in (("fit", xs_fit), ("score", xs_score)):
+        for k, (rows, z) in enumerate(net.encode_pieces(xs)):
+            if rows is None:
+                pos = torch.arange(net.n_runs, device=z.device)
+            else:
+                pos = torch.full((net.n_runs,), -1, dtype=torch.long, device=z.device)
+                pos[rows] = torch.arange(len(rows), device=z.device)
+            pieces[key, k] = (z, pos)
+    for i, subset in enumerate(sets):
+        mine = [r for r, (j, _) in enumerate(runs) if j == i]
+        sel = torch.as_tensor(mine, device=xs_fit[0].device)
+        for slot, key in ((0, "fit"), (1, "score")):
+            parts = []
+            for k, m in enumerate(names):
+                if m in subset:
+                    z, pos = pieces[key, k]
+                    parts.append(z[pos[sel]])
+            probe[i][slot].append(torch.cat(parts, dim=-1))
+        probe[i][2].extend((g, r) for r in mine)
 
 
 def summarize_sweep(results: pd.DataFrame, value: str = "test_acc") -> pd.DataFrame:

@@ -4,7 +4,9 @@ Huang et al. (2021) train "one linear layer per modality (no sharing), late fusi
 a linear head". Many such models (modality subsets x seeds x data fractions) are independent, so
 :class:`BatchedLateFusion` holds ``R`` of them as stacked weights and trains them in one pass of
 batched matrix products. Run ``r`` sees modality ``k`` iff ``mask[r, k]``: a missing modality's
-encoder output is zeroed, which is the map :math:`p_M` and makes :math:`\mathcal G_N \subseteq \mathcal G_M`.
+encoder output is zero, which is the map :math:`p_M` and makes :math:`\mathcal G_N \subseteq \mathcal G_M`.
+The zeros are never computed: each modality's encoder runs only for the runs that observe it and the
+head sums the pieces (``compute="grouped"``); ``compute="masked"`` is the multiply-by-zero reference.
 """
 
 from __future__ import annotations
@@ -32,6 +34,12 @@ class BatchedLateFusion(nn.Module):
         is converted with :meth:`masks_from_subsets`.
     seed : int
         Seed of the initialisation (torch's ``nn.Linear`` default, drawn independently per run).
+    compute : {"grouped", "masked"}
+        ``grouped`` (default): modality k's encoder and head block are evaluated only for the runs
+        that observe k (one batched product over just those runs) and the outputs are summed from
+        those pieces: the arithmetic is what the runs use. ``masked``: the reference, every encoder
+        for every run with unobserved outputs multiplied by zero (same parameters, same results up
+        to floating-point noise, more work).
     """
 
     def __init__(
@@ -42,8 +50,12 @@ class BatchedLateFusion(nn.Module):
         mask: torch.Tensor | Sequence[Sequence[str]],
         *,
         seed: int = 0,
+        compute: str = "grouped",
     ) -> None:
         super().__init__()
+        if compute not in ("grouped", "masked"):
+            raise ValueError(f"compute must be 'grouped' or 'masked', got {compute!r}.")
+        self.compute = compute
         self.modalities = tuple(view_dims)
         if not isinstance(mask, torch.Tensor):
             mask = self.masks_from_subsets(mask, self.modalities)
@@ -84,28 +96,96 @@ class BatchedLateFusion(nn.Module):
     def n_runs(self) -> int:
         return int(self.mask.shape[0])
 
+    @property
+    def modality_runs(self) -> list[torch.Tensor | None]:
+        """Per modality, the (R_k,) indices of the runs that observe it (``None``: every run does).
+
+        :func:`~mmtheory.train.batched.fit_batched` gathers each modality's minibatch only for these
+        runs and calls ``model(pieces, grouped=True)``. ``compute="masked"``: ``None`` everywhere.
+        """
+        if self.compute == "masked":
+            return [None] * len(self.modalities)
+        cache = getattr(self, "_runs_cache", None)
+        if cache is None or cache[0] != self.mask.device:
+            runs = [None if bool(self.mask[:, k].all()) else torch.nonzero(self.mask[:, k]).squeeze(1)
+                    for k in range(len(self.modalities))]
+            cache = self._runs_cache = (self.mask.device, runs)
+        return cache[1]
+
+    def _encode_masked(self, views: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+        """Reference path: every encoder for every run, unobserved modalities multiplied by zero."""
+        keep = self.mask.to(self.head_weight.dtype)
+        return [(torch.matmul(x, self.enc_weight[k]) + self.enc_bias[k]) * keep[:, k, None, None]
+                for k, x in enumerate(views)]
+
+    def encode_pieces(self, views: Sequence[torch.Tensor], *, grouped: bool = False
+                      ) -> list[tuple[torch.Tensor | None, torch.Tensor]]:
+        """Each modality's latent, computed only for the runs that observe it.
+
+        Parameters
+        ----------
+        views : sequence of K tensors
+            (n, d_k) shared by all runs or (R, n, d_k) per run; with ``grouped=True`` modality k's
+            tensor holds only its observing runs, (R_k, n, d_k) in the order of :attr:`modality_runs`.
+
+        Returns
+        -------
+        list of ``(rows, z_k)``
+            ``rows``: (R_k,) run indices or ``None`` for all runs; ``z_k``: (R_k, n, hidden).
+        """
+        if len(views) != len(self.modalities):
+            raise ValueError(f"expected {len(self.modalities)} views ({list(self.modalities)}); got {len(views)}.")
+        if self.compute == "masked":
+            return [(None, z) for z in self._encode_masked(views)]
+        out = []
+        for k, (x, rows) in enumerate(zip(views, self.modality_runs)):
+            w, b = self.enc_weight[k], self.enc_bias[k]
+            if rows is not None:
+                w, b = w[rows], b[rows]
+                if x.ndim == 3 and not grouped:
+                    x = x[rows]
+            if x.ndim == 2:  # shared by all runs: one (n, d) @ (R_k, d, h) product
+                out.append((rows, torch.matmul(x, w) + b))
+            else:
+                out.append((rows, torch.baddbmm(b, x, w)))
+        return out
+
     def encode(self, views: Sequence[torch.Tensor]) -> torch.Tensor:
         """Latent ``z`` (R, n, K * hidden) from views, each (n, d_k) shared by all runs or (R, n, d_k).
 
-        A modality's encoder is evaluated only for the runs that observe it (the others get zeros), so
-        runs on small modality sets cost less.
+        Unobserved modalities' blocks are zero (the map :math:`p_M`); each block is computed only for
+        the runs that observe its modality. For training and the head refit use :meth:`encode_pieces`,
+        which never builds the zero blocks.
         """
         parts = []
-        for k, x in enumerate(views):
-            seen = self.mask[:, k]
-            if bool(seen.all()):
-                parts.append(torch.matmul(x, self.enc_weight[k]) + self.enc_bias[k])
-                continue
-            rows = torch.nonzero(seen).squeeze(1)
-            xk = x if x.ndim == 2 else x[rows]
-            zk = torch.matmul(xk, self.enc_weight[k][rows]) + self.enc_bias[k][rows]
-            z = zk.new_zeros((self.n_runs,) + tuple(zk.shape[1:]))
-            parts.append(z.index_copy(0, rows, zk))
+        for rows, z in self.encode_pieces(views):
+            if rows is not None:
+                z = z.new_zeros((self.n_runs,) + tuple(z.shape[1:])).index_copy(0, rows, z)
+            parts.append(z)
         return torch.cat(parts, dim=-1)
 
-    def forward(self, views: Sequence[torch.Tensor]) -> torch.Tensor:
-        """Outputs (R, n, n_outputs)."""
-        return torch.baddbmm(self.head_bias, self.encode(views), self.head_weight)
+    def forward(self, views: Sequence[torch.Tensor], *, grouped: bool = False) -> torch.Tensor:
+        """Outputs (R, n, n_outputs).
+
+        Grouped (default): ``head_bias + sum_k z_k @ head_weight[k-th block]`` summed over each run's
+        observed modalities only, i.e. the head applied to the concatenation of the run's own pieces,
+        assembled without zero blocks. ``compute="masked"``: the zero-padded latent times the whole head.
+        """
+        if self.compute == "masked":
+            return torch.baddbmm(self.head_bias, torch.cat(self._encode_masked(views), dim=-1), self.head_weight)
+        h = self.hidden
+        out = None
+        for k, (rows, z) in enumerate(self.encode_pieces(views, grouped=grouped)):
+            head = self.head_weight[:, k * h:(k + 1) * h]
+            if rows is None:
+                part = torch.baddbmm(self.head_bias, z, head) if out is None else torch.bmm(z, head)
+                out = part if out is None else out + part
+            else:
+                part = torch.bmm(z, head[rows])
+                if out is None:
+                    out = self.head_bias.expand(self.n_runs, z.shape[1], -1)
+                out = out.index_add(0, rows, part)
+        return out
 
     def encoder_matrices(self) -> list[torch.Tensor]:
         """Per run, the linear part of the encoder on the observed modalities' concatenated features.

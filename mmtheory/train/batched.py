@@ -7,6 +7,7 @@ update is elementwise, so the batched optimiser equals R separate optimisers.
 
 from __future__ import annotations
 
+import math
 import os
 from typing import Sequence
 
@@ -16,12 +17,25 @@ from tqdm import tqdm
 
 
 def progress_disabled() -> bool:
-    """Progress bars are off in CI (``CI`` set) or when ``MMTHEORY_PROGRESS=0``."""
-    return bool(os.environ.get("CI")) or os.environ.get("MMTHEORY_PROGRESS", "1") == "0"
+    """Whether tqdm's own switch ``TQDM_DISABLE`` turns progress bars off (``1``/``true``/``yes``).
+
+    Our bars take tqdm's defaults, so ``TQDM_DISABLE=1`` silences them (the build, the tests and the
+    benchmarks set it); this helper is for code that passes ``disable=`` explicitly, which tqdm lets
+    override the environment.
+    """
+    return os.environ.get("TQDM_DISABLE", "").strip().lower() in ("1", "true", "yes", "on")
 
 
-def _gather(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
-    """Rows ``idx`` (R, B) of ``x`` (n, d) shared, or (R, n, d) per run -> (R, B, d)."""
+def _gather(x: torch.Tensor, idx: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
+    """Rows ``idx`` (R, B) of ``x`` (n, d) shared, or (R, n, d) per run -> (R, B, d).
+
+    With ``rows`` (R_k,) only those runs are gathered -> (R_k, B, d).
+    """
+    if rows is not None:
+        idx = idx[rows]
+        if x.ndim == 2:
+            return x[idx]
+        return x[rows[:, None], idx]
     if x.ndim == 2:
         return x[idx]
     return x[torch.arange(x.shape[0], device=x.device)[:, None], idx]
@@ -46,7 +60,10 @@ def fit_batched(
     Parameters
     ----------
     model : module
-        Called as ``model(list_of_views) -> (R, B, out)`` and with attribute ``n_runs``.
+        Called as ``model(list_of_views) -> (R, B, out)`` and with attribute ``n_runs``. A model with
+        ``modality_runs`` (per modality, the runs that use it, or ``None`` for all; see
+        :class:`~mmtheory.models.BatchedLateFusion`) gets each modality's minibatch gathered only for
+        those runs and is called as ``model(pieces, grouped=True)``.
     views : sequence of tensors
         One per modality: (n, d_k) shared by all runs, or (R, n, d_k) per run.
     y : tensor
@@ -69,15 +86,20 @@ def fit_batched(
     gen = torch.Generator(device="cpu").manual_seed(int(seed))
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     history = []
-    for _ in tqdm(range(epochs), desc=desc, disable=progress_disabled(), leave=False):
+    groups = getattr(model, "modality_runs", None)
+    for _ in tqdm(range(epochs), desc=desc, leave=False):
         if shared_order:
             order = torch.randperm(n, generator=gen).to(device).expand(n_runs, n)
         else:
             order = torch.argsort(torch.rand(n_runs, n, generator=gen), dim=1).to(device)
-        total, count = 0.0, 0
+        total = torch.zeros((), device=device)  # summed on the device: no host sync per step
         for start in range(0, n, batch_size):
             idx = order[:, start : start + batch_size]
-            if shared_order:
+            if groups is not None:
+                pieces = [x[idx[0]] if shared_order and x.ndim == 2 else _gather(x, idx, rows)
+                          for x, rows in zip(views, groups)]
+                out = model(pieces, grouped=True)  # (R, B, out)
+            elif shared_order:
                 out = model([x[idx[0]] if x.ndim == 2 else _gather(x, idx) for x in views])  # (R, B, out)
             else:
                 out = model([_gather(x, idx) for x in views])  # (R, B, out)
@@ -92,16 +114,16 @@ def fit_batched(
             else:
                 per_run = per_sample.mean(1)
             batch_loss = per_run.sum()  # runs are independent: the sum gives each run its own gradient
-            if not torch.isfinite(batch_loss):
-                raise FloatingPointError(
-                    "training loss became NaN/inf; lower lr, check the inputs for NaN, or standardise features."
-                )
             opt.zero_grad(set_to_none=True)
             batch_loss.backward()
             opt.step()
-            total += float(per_run.detach().mean()) * idx.shape[1]
-            count += idx.shape[1]
-        history.append(total / count)
+            total += per_run.detach().mean() * idx.shape[1]
+        epoch_loss = float(total) / n  # one host sync per epoch
+        if not math.isfinite(epoch_loss):
+            raise FloatingPointError(
+                "training loss became NaN/inf; lower lr, check the inputs for NaN, or standardise features."
+            )
+        history.append(epoch_loss)
     return history
 
 
