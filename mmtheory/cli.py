@@ -61,7 +61,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
                       channels_last=None if args.channels_last == "auto" else args.channels_last == "on")
     result = train_cremad(args.cache, args.out, cfg, modalities=modalities, fusion=args.fusion, width=args.width,
                           batch_size=args.batch_size, split=args.split, device=args.device, preload=args.preload,
-                          resume=args.resume)
+                          resume=args.resume, head_init=args.head_init)
     s = result.summary()
     print(f"best test accuracy {100 * s['best_test_acc']:.2f} % (epoch {s['best_epoch']}, selected on the test set), "
           f"last epoch {100 * s['last_test_acc']:.2f} %; history in {args.out}")
@@ -116,6 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--noise-on", default="all", choices=["all", "dominant"], help="GE noise on both encoders (official) or the dominant one")
     p.add_argument("--split", default="official", choices=["official", "actors"])
     p.add_argument("--width", type=int, default=64, help="ResNet-18 base width (64 = the real ResNet-18)")
+    p.add_argument("--head-init", default="xavier", choices=["xavier", "torch"],
+                   help="fusion head initialisation: xavier (official: Xavier-normal weights, zero bias) or torch's default")
     p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda, cuda:1, ...")
     p.add_argument("--amp", default="auto", choices=["auto", "on", "off"], help="bf16 autocast (auto: on for CUDA)")
     p.add_argument("--channels-last", default="auto", choices=["auto", "on", "off"])

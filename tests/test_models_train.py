@@ -97,3 +97,26 @@ def test_encoder_matrices_feed_latent_quality():
     # a random full-rank linear encoder loses nothing: eta equals the closed form
     assert latent_quality(model.moments(["m1"]), encs[0].double().numpy()) == pytest.approx(
         latent_quality(model.moments(["m1"])), abs=1e-6)
+
+
+@pytest.mark.parametrize("fusion", ["concat", "sum", "film", "gated"])
+def test_fusion_head_init_official_xavier_by_default_and_torch_as_a_switch(fusion):
+    """Default: the official OGM-GE ``weight_init`` on the head (Xavier-normal weights, zero biases)."""
+    from mmtheory.models.late_fusion import LateFusionClassifier, MLPEncoder, make_fusion
+
+    def heads(init):
+        torch.manual_seed(0)
+        kw = {} if init is None else {"head_init": init}
+        model = LateFusionClassifier({"a": MLPEncoder(6, 8, 40), "b": MLPEncoder(5, 8, 30)}, 3, fusion, **kw)
+        return [m for m in model.fusion.modules() if isinstance(m, torch.nn.Linear)]
+
+    for lin in heads(None):
+        assert torch.all(lin.bias == 0)
+        fan_in, fan_out = lin.weight.shape[1], lin.weight.shape[0]
+        std = float(lin.weight.std())
+        assert abs(std - (2.0 / (fan_in + fan_out)) ** 0.5) < 0.35 * (2.0 / (fan_in + fan_out)) ** 0.5
+    for lin in heads("torch"):  # PyTorch's default: uniform in +-1/sqrt(fan_in), biases too
+        bound = lin.weight.shape[1] ** -0.5
+        assert torch.any(lin.bias != 0) and float(lin.weight.abs().max()) <= bound
+    with pytest.raises(ValueError, match=r"head_init must be one of \['xavier', 'torch'\]; got 'he'"):
+        make_fusion(fusion, {"a": 4, "b": 4}, 3, init="he")

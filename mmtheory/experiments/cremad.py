@@ -31,31 +31,36 @@ def pick_device(device: str = "auto") -> torch.device:
 
 
 def build_model(modalities: Sequence[str] = ("audio", "visual"), fusion: str = "concat", width: int = 64,
-                n_classes: int = 6) -> LateFusionClassifier:
-    """The CREMA-D model (ResNet-18 per modality); a single modality gives the unimodal baseline."""
+                n_classes: int = 6, head_init: str = "xavier") -> LateFusionClassifier:
+    """The CREMA-D model (ResNet-18 per modality); a single modality gives the unimodal baseline.
+
+    ``head_init``: the fusion head's initialisation (``"xavier"``, the official code's, or ``"torch"``).
+    """
     if tuple(modalities) == ("audio", "visual"):
-        return audio_visual_resnet18(n_classes, fusion, width)
+        return audio_visual_resnet18(n_classes, fusion, width, head_init=head_init)
     enc = {"audio": AudioEncoder, "visual": VisualEncoder}
     bad = [m for m in modalities if m not in enc]
     if bad or not modalities:
         raise ValueError(f"unknown modalities {bad or list(modalities)}; choose from ['audio', 'visual'].")
-    return LateFusionClassifier({m: enc[m](width) for m in modalities}, n_classes, "concat")
+    return LateFusionClassifier({m: enc[m](width) for m in modalities}, n_classes, "concat", head_init=head_init)
 
 
 def train_cremad(cache: str | os.PathLike, out: str | os.PathLike, cfg: TrainConfig, *, modalities=("audio", "visual"),
                  fusion: str = "concat", width: int = 64, batch_size: int = 64, split: str = "official",
-                 device: str = "auto", preload: bool = False, resume: bool = False) -> TrainResult:
+                 device: str = "auto", preload: bool = False, resume: bool = False,
+                 head_init: str = "xavier") -> TrainResult:
     """Train one model on a prepared cache; writes checkpoint, history and summary into ``out``."""
     cache = CremadCache(cache)
     dev = pick_device(device)
     torch.manual_seed(cfg.seed)
-    model = build_model(modalities, fusion, width)
+    model = build_model(modalities, fusion, width, head_init=head_init)
     tr, te = cache.split("train", split), cache.split("test", split)
     mods = tuple(modalities)
     train = _Only(CremadBatches(cache, tr, batch_size, train=True, seed=cfg.seed, device=dev, preload=preload), mods)
     test = _Only(CremadBatches(cache, te, 2 * batch_size, train=False, device=dev, preload=preload), mods)
     result = fit(model, train, test, cfg, device=dev, out_dir=out, resume=resume, desc=f"CREMA-D {cfg.method}")
-    meta = {"modalities": list(mods), "fusion": fusion, "width": width, "batch_size": batch_size, "split": split,
+    meta = {"modalities": list(mods), "fusion": fusion, "width": width, "head_init": head_init,
+            "batch_size": batch_size, "split": split,
             "n_train": int(len(tr)), "n_test": int(len(te)), "device": str(dev),
             "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu"}
     summary_path = Path(out) / "summary.json"

@@ -26,6 +26,33 @@ import torch
 from torch import nn
 
 FUSIONS = ("concat", "sum", "film", "gated")
+#: How a fusion head's linear layers start: ``"xavier"`` (the official OGM-GE code's ``weight_init``:
+#: Xavier-normal weights, zero biases; the default) or ``"torch"`` (PyTorch's ``nn.Linear`` default,
+#: uniform in +-1/sqrt(fan_in) for weights and biases).
+HEAD_INITS = ("xavier", "torch")
+
+
+def init_head(module: nn.Module, how: str = "xavier") -> nn.Module:
+    """Initialise every ``nn.Linear`` of ``module`` (a fusion head) in place and return it.
+
+    Parameters
+    ----------
+    module : nn.Module
+    how : {"xavier", "torch"}
+        ``"xavier"``: ``xavier_normal_`` weights and zero biases, as ``utils.weight_init`` of the official
+        OGM-GE code applies to the whole model (its encoders have no linear layers, so only the head is
+        affected). ``"torch"``: leave PyTorch's default initialisation. Draws come from torch's global
+        generator (seed it with ``torch.manual_seed``).
+    """
+    if how not in HEAD_INITS:
+        raise ValueError(f"head_init must be one of {list(HEAD_INITS)}; got {how!r}.")
+    if how == "xavier":
+        for m in module.modules():
+            if isinstance(m, nn.Linear):
+                nn.init.xavier_normal_(m.weight)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+    return module
 
 
 class _Fusion(nn.Module):
@@ -141,12 +168,14 @@ class GatedFusion(_Fusion):
         return self.fc_out(torch.sigmoid(self.fc_gate(feats[self.cond])) * self.fc_value(feats[self.other]))
 
 
-def make_fusion(kind: str, dims: Mapping[str, int], n_classes: int, **kwargs) -> _Fusion:
-    """Fusion head by name: one of :data:`FUSIONS`."""
+def make_fusion(kind: str, dims: Mapping[str, int], n_classes: int, *, init: str = "xavier", **kwargs) -> _Fusion:
+    """Fusion head by name: one of :data:`FUSIONS`, initialised by :func:`init_head` (``init``)."""
     classes = dict(concat=ConcatFusion, sum=SumFusion, film=FiLMFusion, gated=GatedFusion)
     if kind not in classes:
         raise ValueError(f"unknown fusion {kind!r}; choose one of {list(FUSIONS)}.")
-    return classes[kind](dims, n_classes, **kwargs)
+    if init not in HEAD_INITS:
+        raise ValueError(f"head_init must be one of {list(HEAD_INITS)}; got {init!r}.")
+    return init_head(classes[kind](dims, n_classes, **kwargs), init)
 
 
 class LateFusionClassifier(nn.Module):
@@ -164,18 +193,23 @@ class LateFusionClassifier(nn.Module):
         Feature sizes, if the encoders have no ``out_features`` attribute.
     branch : {"auto", "split", "mean"}
         How :meth:`branch_logits` defines a modality's own prediction (see the module docstring).
+    head_init : {"xavier", "torch"}
+        Initialisation of the fusion head (:func:`init_head`); default the official code's Xavier-normal
+        weights with zero biases.
     """
 
     def __init__(self, encoders: Mapping[str, nn.Module], n_classes: int, fusion: str = "concat",
-                 dims: Mapping[str, int] | None = None, branch: str = "auto", **fusion_kwargs) -> None:
+                 dims: Mapping[str, int] | None = None, branch: str = "auto", head_init: str = "xavier",
+                 **fusion_kwargs) -> None:
         super().__init__()
         if not encoders:
             raise ValueError("encoders is empty; pass a dict mapping modality name to an encoder module.")
         self.encoders = nn.ModuleDict(dict(encoders))
         dims = dict(dims) if dims is not None else {n: int(e.out_features) for n, e in encoders.items()}
         self.names = tuple(encoders)
-        self.fusion_name, self.branch = fusion, branch
-        self.fusion = make_fusion(fusion, {n: dims[n] for n in self.names}, n_classes, **fusion_kwargs)
+        self.fusion_name, self.branch, self.head_init = fusion, branch, head_init
+        self.fusion = make_fusion(fusion, {n: dims[n] for n in self.names}, n_classes, init=head_init,
+                                  **fusion_kwargs)
 
     def encode(self, inputs: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         missing = [n for n in self.names if n not in inputs]
