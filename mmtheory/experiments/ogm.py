@@ -119,3 +119,62 @@ def run_standin(world: AVStandin | None = None, *, n_train: int = 400, n_test: i
                 steps.append(res.steps.assign(method=label, seed=seed))
     return StandinResult(pd.DataFrame(summary), pd.concat(hist, ignore_index=True),
                          pd.concat(steps, ignore_index=True) if steps else pd.DataFrame(), pd.DataFrame(probes))
+
+
+#: The broken worlds of the OGM-GE claims: name -> what changes (see :func:`broken_worlds`).
+BROKEN_WORLDS = {
+    "balanced": "no imbalance: audio and visual at the same input scale (1.0), so neither encoder learns faster",
+    "alpha0": "modulation off: OGM-GE with alpha = 0 (k = 1 for both encoders; the GE noise stays)",
+}
+
+
+def broken_worlds(world: AVStandin | None = None, *, which: Sequence[str] = ("balanced", "alpha0"),
+                  real: StandinResult | None = None, balanced_scale: float = 1.0, **kwargs) -> dict[str, StandinResult]:
+    """The same stand-in experiment on worlds where the OGM-GE claims should fail (:data:`BROKEN_WORLDS`).
+
+    ``"balanced"``: the baseline and both unimodal models on ``world`` with both input scales set to
+    ``balanced_scale`` (the joint model should now beat the best unimodal one: P22-*-imbalance must not
+    hold). ``"alpha0"``: the baseline and OGM-GE with ``alpha = 0`` (no modulation: P22-*-ogmge,
+    -weak-branch and HP-eta-weak must not hold). The baseline does not depend on ``alpha``; with
+    ``real`` (the chapter's own :func:`run_standin` result with the same ``kwargs``) its baseline runs are
+    reused instead of trained again.
+
+    Parameters
+    ----------
+    world : AVStandin, optional
+    which : sequence of str
+        Keys of :data:`BROKEN_WORLDS`.
+    real : StandinResult, optional
+    balanced_scale : float
+    **kwargs
+        Passed to :func:`run_standin` (``n_train``, ``seeds``, ``epochs``, ``fusion``, ...); ``methods``,
+        ``alpha`` and ``unimodal`` are set here.
+
+    Returns
+    -------
+    dict of str to StandinResult
+    """
+    unknown = [w for w in which if w not in BROKEN_WORLDS]
+    if unknown:
+        raise ValueError(f"unknown broken world(s) {unknown}; known: {sorted(BROKEN_WORLDS)}.")
+    clash = {"methods", "alpha", "unimodal"} & set(kwargs)
+    if clash:
+        raise ValueError(f"broken_worlds sets {sorted(clash)} itself; leave them out.")
+    from dataclasses import replace as _replace
+
+    world = world or AVStandin()
+    out = {}
+    if "balanced" in which:
+        flat = _replace(world, audio_scale=balanced_scale, visual_scale=balanced_scale)
+        out["balanced"] = run_standin(flat, methods=("baseline",), unimodal=True, **kwargs)
+    if "alpha0" in which:
+        have_base = real is not None and (real.summary["method"] == "baseline").any()
+        methods = ("ogm-ge",) if have_base else ("baseline", "ogm-ge")
+        r = run_standin(world, methods=methods, alpha=0.0, unimodal=False, **kwargs)
+        if have_base:
+            pick = {k: getattr(real, k) for k in ("summary", "history", "steps", "probes")}
+            r = StandinResult(*(pd.concat([pick[k][pick[k]["method"] == "baseline"] if len(pick[k]) else pick[k],
+                                           getattr(r, k)], ignore_index=True)
+                                for k in ("summary", "history", "steps", "probes")))
+        out["alpha0"] = r
+    return out

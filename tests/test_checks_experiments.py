@@ -1,0 +1,153 @@
+"""Checks of the experiment claims (IEMOCAP / stand-in tables, OGM-GE, HP-eta-weak): both outcomes on fixed
+frames, the uncertainty rule, clear errors, and broken worlds that must not come out "holds"."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mmtheory.checks import Verdict, against_broken_world
+from mmtheory.checks import ogm as ck
+
+
+def _runs(values: dict[str, list[float]], column: str = "last_test_acc") -> pd.DataFrame:
+    rows = [{"method": m, "seed": s, column: v} for m, vals in values.items() for s, v in enumerate(vals)]
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------- OGM-GE claims on fixed frames
+
+
+def test_imbalance_holds_differs_inconclusive():
+    holds = _runs({"baseline": [60, 61, 59], "audio-only": [50, 52, 51], "visual-only": [70, 71, 70.5]})
+    v = ck.check_imbalance(holds)
+    assert v.status == "holds" and v.margin > 0 and v.units == "points"
+    assert "visual-only" in v.ours and v.interval[0] > 0
+    differs = _runs({"baseline": [80, 81, 79], "audio-only": [50, 52, 51], "visual-only": [70, 71, 70.5]})
+    assert ck.check_imbalance(differs).status == "differs"
+    noisy = _runs({"baseline": [60, 75, 65], "audio-only": [50, 52, 51], "visual-only": [70, 62, 71]})
+    v = ck.check_imbalance(noisy)
+    assert v.status == "inconclusive" and v.margin == 0
+    assert v.interval[0] < 0 < v.interval[1]
+
+
+def test_tiny_mean_difference_with_large_seed_spread_is_inconclusive():
+    # the H21-standin-t2 situation: 0.02 points against a seed std of about 3
+    runs = _runs({"baseline": [50.0, 56.0, 44.0], "ogm-ge": [50.02 + 3, 56.02 - 3, 44.02]})
+    assert ck.check_ogmge(runs).status == "inconclusive"
+
+
+def test_ogmge_and_weak_branch():
+    runs = pd.DataFrame({"method": ["baseline"] * 3 + ["ogm-ge"] * 3, "seed": [0, 1, 2] * 2,
+                         "last_test_acc": [60, 62, 61, 66, 67, 66.5],
+                         "last_test_acc_visual": [30, 31, 29, 45, 47, 44],
+                         "probe_acc_visual": [70, 71, 70, 75, 76, 75.5]})
+    assert ck.check_ogmge(runs).status == "holds"
+    v = ck.check_weak_branch(runs, probe="probe_acc_visual")
+    assert v.status == "holds" and set(v.details["parts"]) == {"branch", "probe"}
+    # the probe falls: the weak-branch claim (branch AND probe) differs
+    worse = runs.assign(probe_acc_visual=[70, 71, 70, 60, 61, 60.5])
+    assert ck.check_weak_branch(worse, probe="probe_acc_visual").status == "differs"
+    # without the probe it is decided on the branch alone
+    assert ck.check_weak_branch(worse).status == "holds"
+
+
+def test_single_seed_uses_the_test_set_interval():
+    one = _runs({"baseline": [51.7], "ogm-ge": [61.9]})
+    assert ck.check_ogmge(one).status == "inconclusive"  # no spread, no n_test: no interval
+    v = ck.check_ogmge(one, n_test=744)
+    assert v.status == "holds" and "744 test samples" in v.interval_method
+    close = _runs({"baseline": [51.7], "ogm-ge": [53.0]})
+    assert ck.check_ogmge(close, n_test=744).status == "inconclusive"
+    paper = _runs({"baseline": [51.7], "audio-only": [54.4]})
+    assert ck.check_imbalance(paper, unimodal=("audio-only",), n_test=744).status == "inconclusive"
+    assert ck.check_imbalance(paper, unimodal=("audio-only",), n_test=20000).status == "holds"
+
+
+def test_runs_from_results_table():
+    table = pd.DataFrame({"run": ["audio-only", "visual-only", "baseline", "ogm-ge"], "paper_acc": [54.4, np.nan, 51.7, 61.9],
+                          "best_acc": [55.0, 40.0, 52.0, 62.0], "last_acc": [54.0, 39.0, 51.0, 61.0],
+                          "last_visual_branch": [np.nan, 39.0, 20.0, 35.0]})
+    runs = ck.runs_from_results_table(table)
+    assert ck.check_ogmge(runs, acc="best_test_acc", n_test=744).status == "holds"
+    assert ck.check_weak_branch(runs, n_test=744).status == "holds"
+    with pytest.raises(ValueError, match="missing \\['last_visual_branch'\\]"):
+        ck.runs_from_results_table(table.drop(columns="last_visual_branch"))
+
+
+def test_eta_weak_per_fusion():
+    rows = []
+    for fusion, drop in [("concat", 5.0), ("sum", 4.0)]:
+        for seed in range(3):
+            base = 0.30 + 0.01 * seed
+            rows += [dict(fusion=fusion, method="baseline", seed=seed, modality="visual", probe_err=base),
+                     dict(fusion=fusion, method="ogm-ge", seed=seed, modality="visual",
+                          probe_err=base - drop / 100 + 0.002 * seed)]
+    probes = pd.DataFrame(rows)
+    v = ck.check_eta_weak(probes)
+    assert v.status == "holds" and set(v.details["parts"]) == {"concat", "sum"}
+    assert "concat -4.80" in v.ours and "sum -3.80" in v.ours  # mean of -5 + 0.2 * seed (points)
+    # one fusion where OGM-GE raises eta: differs
+    up = probes.copy()
+    mask = (up["fusion"] == "sum") & (up["method"] == "ogm-ge")
+    up.loc[mask, "probe_err"] += 0.08
+    assert ck.check_eta_weak(up).status == "differs"
+
+
+def test_clear_errors():
+    runs = _runs({"baseline": [0.6, 0.61], "ogm-ge": [0.65, 0.66]})
+    with pytest.raises(ValueError, match="looks like fractions"):
+        ck.check_ogmge(runs)
+    with pytest.raises(ValueError, match="no method \\['ogm-ge'\\]"):
+        ck.check_ogmge(_runs({"baseline": [60, 61]}))
+    with pytest.raises(ValueError, match="missing \\['last_test_acc'\\]"):
+        ck.check_ogmge(pd.DataFrame({"method": ["baseline"], "seed": [0]}))
+    dup = pd.concat([_runs({"baseline": [60], "ogm-ge": [61]})] * 2)
+    with pytest.raises(ValueError, match="more than one row"):
+        ck.check_ogmge(dup)
+    with pytest.raises(ValueError, match="probe_err must be an error rate"):
+        ck.check_eta_weak(pd.DataFrame(dict(fusion=["c"], method=["baseline"], seed=[0], modality=["visual"], probe_err=[30.0])))
+    with pytest.raises(ValueError, match="at least one part"):
+        ck.all_of({}, ours="")
+
+
+def test_all_of_margins():
+    h1 = Verdict("holds", ours="", margin=2.0, reason="a")
+    h2 = Verdict("holds", ours="", margin=0.5, reason="b")
+    d = Verdict("differs", ours="", margin=3.0, reason="c")
+    i = Verdict("inconclusive", ours="", margin=0.0, reason="d")
+    assert ck.all_of({"a": h1, "b": h2}, ours="x").margin == 0.5
+    assert ck.all_of({"a": h1, "c": d, "d": i}, ours="x").status == "differs"
+    assert ck.all_of({"a": h1, "d": i}, ours="x").status == "inconclusive"
+
+
+# ---------------------------------------------------------------- broken worlds (real small runs)
+
+
+@pytest.fixture(scope="module")
+def small_standin():
+    from mmtheory import report
+    from mmtheory.experiments.ogm import broken_worlds, run_standin
+
+    report.setup(0, threads=1)
+    kw = dict(n_train=300, n_test=1000, seeds=(0, 1, 2), epochs=30, modulation_end=15)
+    real = run_standin(methods=("baseline", "ogm-ge"), **kw)
+    broken = broken_worlds(real=real, **kw)
+    return ck.standin_runs(real.summary), {k: ck.standin_runs(v.summary) for k, v in broken.items()}
+
+
+def test_imbalance_not_holds_without_imbalance(small_standin):
+    real, broken = small_standin
+    assert ck.check_imbalance(real).status == "holds"
+    assert ck.check_imbalance(broken["balanced"]).status != "holds"
+
+
+def test_ogmge_not_holds_with_alpha_zero(small_standin):
+    _, broken = small_standin
+    assert ck.check_ogmge(broken["alpha0"]).status != "holds"
+    assert ck.check_weak_branch(broken["alpha0"], probe="probe_acc_visual").status != "holds"
+
+
+def test_against_broken_world_marks_vacuous():
+    ok = ck.check_ogmge(_runs({"baseline": [60, 61, 59], "ogm-ge": [66, 67, 66]}))
+    v = against_broken_world(ok, ok, "same world")
+    assert v.status == "vacuous" and v.variant == "same world"
