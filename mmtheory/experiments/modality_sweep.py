@@ -221,26 +221,12 @@ def modality_sweep(
 
 def _collect_probe(net, runs, sets, names, xs_fit, xs_score, probe, g) -> None:
     """Append each set's probe latents (R_set, n, |set| * hidden), assembled from its modalities' pieces only."""
-    pieces = {}
-    for key, xs in (("fit", xs_fit), ("score", xs_score)):
-        for k, (rows, z) in enumerate(net.encode_pieces(xs)):
-            if rows is None:
-                pos = torch.arange(net.n_runs, device=z.device)
-            else:
-                pos = torch.full((net.n_runs,), -1, dtype=torch.long, device=z.device)
-                pos[rows] = torch.arange(len(rows), device=z.device)
-            pieces[key, k] = (z, pos)
-    for i, subset in enumerate(sets):
-        mine = [r for r, (j, _) in enumerate(runs) if j == i]
-        sel = torch.as_tensor(mine, device=xs_fit[0].device)
-        for slot, key in ((0, "fit"), (1, "score")):
-            parts = []
-            for k, m in enumerate(names):
-                if m in subset:
-                    z, pos = pieces[key, k]
-                    parts.append(z[pos[sel]])
-            probe[i][slot].append(torch.cat(parts, dim=-1))
-        probe[i][2].extend((g, r) for r in mine)
+    for slot, xs in ((0, xs_fit), (1, xs_score)):
+        for s, e, ks, zs in net.encode_blocks(xs):
+            i = runs[s][0]  # a block's runs share one modality set
+            probe[i][slot].append(torch.cat(zs, dim=-1))
+            if slot == 0:
+                probe[i][2].extend((g, r) for r in range(s, e))
 
 
 def summarize_sweep(results: pd.DataFrame, value: str = "test_acc") -> pd.DataFrame:

@@ -65,6 +65,15 @@ class BatchedLateFusion(nn.Module):
         if not bool(mask.any(1).all()):
             raise ValueError("every run must observe at least one modality (a row of mask is all False).")
         self.register_buffer("mask", mask)
+        rows = [tuple(int(k) for k in torch.nonzero(r).squeeze(1)) for r in mask.cpu()]
+        self._blocks, start = [], 0
+        for r in range(1, len(rows) + 1):
+            if r == len(rows) or rows[r] != rows[start]:
+                self._blocks.append((start, r, rows[start]))
+                start = r
+        # position of each block's first run among the runs that observe modality k (grouped inputs)
+        seen = mask.cpu().long().cumsum(0) - mask.cpu().long()
+        self._pos = [{k: int(seen[s, k]) for k in ks} for s, _, ks in self._blocks]
         n_runs = mask.shape[0]
         gen = torch.Generator().manual_seed(int(seed))
 
@@ -97,6 +106,17 @@ class BatchedLateFusion(nn.Module):
         return int(self.mask.shape[0])
 
     @property
+    def blocks(self) -> list[tuple[int, int, tuple[int, ...]]]:
+        """Consecutive runs that observe the same modalities: ``(start, stop, modality indices)``.
+
+        The grouped computation works block by block on slices (views, no copies) of the stacked
+        parameters, so no index or scatter operation enters the backward pass. A sweep that lists
+        its runs set by set (as :func:`~mmtheory.experiments.modality_sweep.modality_sweep` does) has
+        one block per modality set.
+        """
+        return self._blocks
+
+    @property
     def modality_runs(self) -> list[torch.Tensor | None]:
         """Per modality, the (R_k,) indices of the runs that observe it (``None``: every run does).
 
@@ -118,9 +138,9 @@ class BatchedLateFusion(nn.Module):
         return [(torch.matmul(x, self.enc_weight[k]) + self.enc_bias[k]) * keep[:, k, None, None]
                 for k, x in enumerate(views)]
 
-    def encode_pieces(self, views: Sequence[torch.Tensor], *, grouped: bool = False
-                      ) -> list[tuple[torch.Tensor | None, torch.Tensor]]:
-        """Each modality's latent, computed only for the runs that observe it.
+    def encode_blocks(self, views: Sequence[torch.Tensor], *, grouped: bool = False
+                      ) -> list[tuple[int, int, tuple[int, ...], list[torch.Tensor]]]:
+        """Each block's latents, computed only for the modalities its runs observe.
 
         Parameters
         ----------
@@ -130,62 +150,59 @@ class BatchedLateFusion(nn.Module):
 
         Returns
         -------
-        list of ``(rows, z_k)``
-            ``rows``: (R_k,) run indices or ``None`` for all runs; ``z_k``: (R_k, n, hidden).
+        list of ``(start, stop, modalities, latents)``
+            One entry per :attr:`blocks` item; ``latents[j]``: (stop - start, n, hidden), the encoder
+            output of modality ``modalities[j]`` for runs ``start:stop``.
         """
         if len(views) != len(self.modalities):
             raise ValueError(f"expected {len(self.modalities)} views ({list(self.modalities)}); got {len(views)}.")
-        if self.compute == "masked":
-            return [(None, z) for z in self._encode_masked(views)]
         out = []
-        for k, (x, rows) in enumerate(zip(views, self.modality_runs)):
-            w, b = self.enc_weight[k], self.enc_bias[k]
-            if rows is not None:
-                w, b = w[rows], b[rows]
-                if x.ndim == 3 and not grouped:
-                    x = x[rows]
-            if x.ndim == 2:  # shared by all runs: one (n, d) @ (R_k, d, h) product
-                out.append((rows, torch.matmul(x, w) + b))
-            else:
-                out.append((rows, torch.baddbmm(b, x, w)))
+        for b, (s, e, ks) in enumerate(self._blocks):
+            zs = []
+            for k in ks:
+                x, w, bias = views[k], self.enc_weight[k][s:e], self.enc_bias[k][s:e]
+                if x.ndim == 2:  # shared by all runs: one (n, d) @ (R_b, d, h) product
+                    zs.append(torch.matmul(x, w) + bias)
+                else:
+                    p = self._pos[b][k] if grouped else s
+                    zs.append(torch.baddbmm(bias, x[p:p + e - s], w))
+            out.append((s, e, ks, zs))
         return out
 
     def encode(self, views: Sequence[torch.Tensor]) -> torch.Tensor:
         """Latent ``z`` (R, n, K * hidden) from views, each (n, d_k) shared by all runs or (R, n, d_k).
 
         Unobserved modalities' blocks are zero (the map :math:`p_M`); each block is computed only for
-        the runs that observe its modality. For training and the head refit use :meth:`encode_pieces`,
+        the runs that observe its modality. Training and the head refit use :meth:`encode_blocks`,
         which never builds the zero blocks.
         """
-        parts = []
-        for rows, z in self.encode_pieces(views):
-            if rows is not None:
-                z = z.new_zeros((self.n_runs,) + tuple(z.shape[1:])).index_copy(0, rows, z)
-            parts.append(z)
-        return torch.cat(parts, dim=-1)
+        if self.compute == "masked":
+            return torch.cat(self._encode_masked(views), dim=-1)
+        rows = []
+        for s, e, ks, zs in self.encode_blocks(views):
+            parts = dict(zip(ks, zs))
+            zero = zs[0].new_zeros(zs[0].shape)
+            rows.append(torch.cat([parts.get(k, zero) for k in range(len(self.modalities))], dim=-1))
+        return torch.cat(rows, dim=0)
 
     def forward(self, views: Sequence[torch.Tensor], *, grouped: bool = False) -> torch.Tensor:
         """Outputs (R, n, n_outputs).
 
-        Grouped (default): ``head_bias + sum_k z_k @ head_weight[k-th block]`` summed over each run's
-        observed modalities only, i.e. the head applied to the concatenation of the run's own pieces,
-        assembled without zero blocks. ``compute="masked"``: the zero-padded latent times the whole head.
+        Grouped (default): for each block of runs, ``head_bias + sum_k z_k @ head_weight[k-th block]``
+        over the block's observed modalities only, i.e. the head applied to the concatenation of the
+        run's own pieces, assembled without zero blocks; the blocks' outputs are stacked in run order.
+        ``compute="masked"``: the zero-padded latent times the whole head.
         """
         if self.compute == "masked":
             return torch.baddbmm(self.head_bias, torch.cat(self._encode_masked(views), dim=-1), self.head_weight)
-        h = self.hidden
-        out = None
-        for k, (rows, z) in enumerate(self.encode_pieces(views, grouped=grouped)):
-            head = self.head_weight[:, k * h:(k + 1) * h]
-            if rows is None:
-                part = torch.baddbmm(self.head_bias, z, head) if out is None else torch.bmm(z, head)
-                out = part if out is None else out + part
-            else:
-                part = torch.bmm(z, head[rows])
-                if out is None:
-                    out = self.head_bias.expand(self.n_runs, z.shape[1], -1)
-                out = out.index_add(0, rows, part)
-        return out
+        h, outs = self.hidden, []
+        for s, e, ks, zs in self.encode_blocks(views, grouped=grouped):
+            head = self.head_weight[s:e]
+            out = torch.baddbmm(self.head_bias[s:e], zs[0], head[:, ks[0] * h:(ks[0] + 1) * h])
+            for k, z in zip(ks[1:], zs[1:]):
+                out = torch.baddbmm(out, z, head[:, k * h:(k + 1) * h])
+            outs.append(out)
+        return outs[0] if len(outs) == 1 else torch.cat(outs, dim=0)
 
     def encoder_matrices(self) -> list[torch.Tensor]:
         """Per run, the linear part of the encoder on the observed modalities' concatenated features.
