@@ -2,24 +2,75 @@
 
 from __future__ import annotations
 
+import os
 import random
 
 import numpy as np
 import pandas as pd
 
+from mmtheory.seeding import derive_seed
 
-def setup(seed: int = 0, threads: int | None = 1) -> None:
-    """Seed Python, numpy and torch, and fix torch's thread count (same numbers on every run)."""
-    random.seed(seed)
-    np.random.seed(seed)
+#: Environment variable that overrides ``threads`` of :func:`setup` (used by the test that runs a
+#: chapter with 1 and with 2 threads and checks that nbval sees the same outputs).
+THREADS_ENV = "MMTHEORY_THREADS"
+_limits = None  # the threadpoolctl limiter, kept alive for the life of the kernel
+_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS")
+
+
+def setup(seed: int = 0, threads: int | None = 1) -> dict:
+    """Seed every generator and pin every thread pool, so a page gives the same numbers on any machine.
+
+    Python's ``random``, numpy's legacy global generator, torch's CPU generator and torch's device
+    generators each get their own seed, spawned from ``seed`` by :mod:`mmtheory.seeding` (host and
+    device generators never share one). ``threads`` pins torch's intra-op threads *and*, through
+    threadpoolctl, every BLAS/OpenMP pool loaded in the process (OpenBLAS/MKL of numpy and scipy,
+    torch's OpenMP), so reductions are done in the same order whatever the core count.
+
+    Parameters
+    ----------
+    seed : int
+        The page's seed (non-negative).
+    threads : int or None
+        Threads of every pool (default 1); ``None`` leaves the pools alone. ``$MMTHEORY_THREADS``,
+        when set, overrides it.
+
+    Returns
+    -------
+    dict
+        ``{"seed": ..., "threads": ..., "pools": [{"internal_api": ..., "num_threads": ...}, ...]}``:
+        what was set.
+    """
+    global _limits
+    env = os.environ.get(THREADS_ENV, "").strip()
+    if env:
+        try:
+            threads = int(env)
+        except ValueError:
+            raise ValueError(f"${THREADS_ENV} must be a positive integer; got {env!r}.") from None
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise ValueError(f"threads must be a positive integer or None; got {threads!r}.")
+    random.seed(derive_seed(seed, "python-random", bits=32))
+    np.random.seed(derive_seed(seed, "numpy-global", bits=32))
+    pools: list[dict] = []
     try:
         import torch
     except ImportError:  # pragma: no cover - torch is a dependency
-        return
-    torch.manual_seed(seed)
+        torch = None
+    if torch is not None:
+        torch.manual_seed(derive_seed(seed, "torch-host"))  # also seeds the device generators...
+        torch.cuda.manual_seed_all(derive_seed(seed, "torch-device"))  # ...which get their own seed
+        if threads is not None:
+            torch.set_num_threads(threads)
+        torch.use_deterministic_algorithms(True, warn_only=True)
     if threads is not None:
-        torch.set_num_threads(threads)
-    torch.use_deterministic_algorithms(True, warn_only=True)
+        import scipy.linalg  # noqa: F401  (loads scipy's own BLAS now, so that it is pinned too)
+        from threadpoolctl import threadpool_info, threadpool_limits
+
+        for var in _THREAD_VARS:  # libraries loaded later, and subprocesses, read these
+            os.environ[var] = str(threads)
+        _limits = threadpool_limits(limits=threads)
+        pools = [{"internal_api": p["internal_api"], "num_threads": p["num_threads"]} for p in threadpool_info()]
+    return {"seed": seed, "threads": threads, "pools": pools}
 
 
 def tidy(df: pd.DataFrame, decimals: int = 2) -> pd.DataFrame:
