@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Mapping, Protocol
@@ -23,6 +24,7 @@ from torch.nn import functional as F
 from tqdm import tqdm
 
 from mmtheory._io import atomic_write_json, atomic_write_text
+from mmtheory.train import distributed as mmdist
 from mmtheory.train.batched import progress_disabled
 from mmtheory.train.ogm import OGMGE
 
@@ -181,7 +183,9 @@ def _save_checkpoint(folder: Path, state: dict, name: str = "checkpoint.pt") -> 
 
 
 def fit(model: nn.Module, train: Batches, test: Batches, cfg: TrainConfig, *, device: torch.device | str | None = None,
-        out_dir: str | os.PathLike | None = None, resume: bool = False, desc: str = "train") -> TrainResult:
+        out_dir: str | os.PathLike | None = None, resume: bool = False, desc: str = "train",
+        dist: "mmdist.DistContext | None" = None, accumulate: int = 1,
+        scaler: "torch.amp.GradScaler | None" = None) -> TrainResult:
     """Train ``model`` (a :class:`~mmtheory.models.LateFusionClassifier`) with ``cfg.method``.
 
     Each epoch: one pass over ``train`` (cross-entropy on the fused logits; OGM/OGM-GE between
@@ -192,8 +196,23 @@ def fit(model: nn.Module, train: Batches, test: Batches, cfg: TrainConfig, *, de
     uninterrupted run on CPU). With ``cfg.save_best`` (default, as the official script) ``best.pt``
     holds the weights of the epoch with the best *test* accuracy; that is model selection on the test
     set, so the summary reports the last epoch's accuracy beside it.
+
+    Scaling out (:mod:`mmtheory.train.distributed`): with ``dist`` (a context of more than one
+    process, e.g. from ``init_from_env()`` under torchrun) the model is wrapped in
+    ``DistributedDataParallel``, each rank trains on its shard of every global batch of ``train``
+    (pass the *global* batches), OGM-GE uses the all-reduced scores of the global batch, and rank 0
+    alone writes ``out_dir``. ``accumulate=k`` sums the gradients of ``k`` consecutive batches and
+    takes one optimizer step (and one OGM modulation, from the pooled scores) per ``k`` batches; the
+    update equals one step on their union. ``scaler`` (``torch.amp.GradScaler``): the loss is scaled
+    for backward and the gradients unscaled before the modulation; the coefficients are unchanged.
+    With neither, the loop is the plain single-process one (mean loss, one step per batch).
     """
     cfg.validate()
+    if not (isinstance(accumulate, int) and accumulate >= 1):
+        raise ValueError(f"accumulate must be an integer >= 1 (batches per optimizer step); got {accumulate!r}.")
+    ddp = dist is not None and dist.parallel
+    writer = dist is None or dist.is_main
+    exact_mean = accumulate == 1 and not ddp  # the plain loop: mean loss, gradients as they come
     device = torch.device(device) if device is not None else next(model.parameters()).device
     amp = cfg.amp if cfg.amp is not None else device.type == "cuda"
     channels_last = cfg.channels_last if cfg.channels_last is not None else device.type == "cuda"
@@ -208,6 +227,8 @@ def fit(model: nn.Module, train: Batches, test: Batches, cfg: TrainConfig, *, de
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=cfg.lr_step, gamma=cfg.lr_gamma)
     gen = torch.Generator(device=device).manual_seed(cfg.seed)
     ogm = make_ogm(model, cfg, gen)
+    net = mmdist.wrap_model(model, dist, device) if ddp else model
+    train = mmdist.shard(train, dist)
     rows: list[dict] = []
     start = 0
     folder = Path(out_dir) if out_dir is not None else None
@@ -231,32 +252,62 @@ def fit(model: nn.Module, train: Batches, test: Batches, cfg: TrainConfig, *, de
             raise FileNotFoundError(f"--resume: no checkpoint at {ckpt}; start without --resume.")
         elif ckpt.exists():
             raise FileExistsError(f"{ckpt} exists; pass resume=True (--resume) to continue it, or choose a new folder.")
-    bar = tqdm(range(start, cfg.epochs), desc=desc, disable=progress_disabled(), initial=start, total=cfg.epochs)
+    bar = tqdm(range(start, cfg.epochs), desc=desc, disable=progress_disabled() or not writer, initial=start,
+               total=cfg.epochs)
     for epoch in bar:
         model.train()
         total, count = 0.0, 0
-        for inputs, y in train.epoch(epoch):
+        micro, window = 0, 0  # batches and (local) samples since the last optimizer step
+        batches = _with_last(train.epoch(epoch)) if accumulate > 1 else ((b, True) for b in train.epoch(epoch))
+        for (inputs, y), last in batches:
             inputs, y = _to_device(inputs, device, channels_last), y.to(device)
-            with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=amp):
-                feats, logits = model(inputs)
-                loss = F.cross_entropy(logits.float(), y)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"the training loss became {float(loss)} at epoch {epoch}; lower the "
-                                         "learning rate or check the inputs for NaN.")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
+            step_now = last or micro + 1 == accumulate
+            if micro == 0:
+                opt.zero_grad(set_to_none=True)
+            with net.no_sync() if ddp and not step_now else nullcontext():
+                with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=amp):
+                    feats, logits = net(inputs)
+                    if exact_mean:
+                        loss = F.cross_entropy(logits.float(), y)
+                    else:  # sum of per-sample losses; DDP averages over ranks, hence * world size
+                        loss = F.cross_entropy(logits.float(), y, reduction="sum") * (dist.world_size if ddp else 1)
+                if not torch.isfinite(loss):
+                    raise FloatingPointError(f"the training loss became {float(loss)} at epoch {epoch}; lower the "
+                                             "learning rate or check the inputs for NaN.")
+                (scaler.scale(loss) if scaler is not None else loss).backward()
             if ogm is not None:
-                ogm.apply(model.branch_logits({k: v.detach() for k, v in feats.items()}), y, epoch)
-            opt.step()
-            total += float(loss.detach()) * len(y)
+                ogm.observe(model.branch_logits({k: v.detach() for k, v in feats.items()}), y)
+            micro, window = micro + 1, window + len(y)
+            if step_now:
+                if scaler is not None:
+                    scaler.unscale_(opt)
+                if not exact_mean:  # gradients of the summed loss -> of the mean over the global step batch
+                    n_step = mmdist.all_reduce_sum([window], device)[0] if ddp else window
+                    for p in params:
+                        if p.grad is not None:
+                            p.grad.div_(n_step)
+                if ogm is not None:
+                    ogm.modulate(epoch)
+                if scaler is not None:
+                    scaler.step(opt)
+                    scaler.update()
+                else:
+                    opt.step()
+                micro, window = 0, 0
+            if exact_mean:
+                total += float(loss.detach()) * len(y)
+            else:
+                total += float(loss.detach()) / (dist.world_size if ddp else 1)
             count += len(y)
+        if ddp:
+            total, count = mmdist.all_reduce_sum([total, count], device)
         lr = opt.param_groups[0]["lr"]
         sched.step()
         row = {"epoch": epoch, "method": cfg.method, "lr": lr, "train_loss": total / max(count, 1)}
         row.update(evaluate(model, test, device, amp, channels_last))
         rows.append(row)
         bar.set_postfix(loss=f"{row['train_loss']:.3f}", test_acc=f"{row['test_acc']:.3f}")
-        if folder is not None:
+        if folder is not None and writer:
             _save_checkpoint(folder, {"model": model.state_dict(), "optimizer": opt.state_dict(),
                                       "scheduler": sched.state_dict(), "generator": gen.get_state(),
                                       "torch_rng": torch.get_rng_state(),
@@ -270,9 +321,24 @@ def fit(model: nn.Module, train: Batches, test: Batches, cfg: TrainConfig, *, de
             atomic_write_json(folder / "history.json", rows)
             atomic_write_text(folder / "steps.csv", _steps(ogm).to_csv(index=False))
     result = TrainResult(pd.DataFrame(rows), _steps(ogm), model)
-    if folder is not None:
+    if folder is not None and writer:
         atomic_write_json(folder / "summary.json", {**result.summary(), "config": _config_dict(cfg)})
+    if ddp:
+        mmdist.barrier()  # the other ranks return once rank 0's files are written
     return result
+
+
+def _with_last(iterable):
+    """``(item, is_last)`` for each item of ``iterable`` (one item of look-ahead)."""
+    it = iter(iterable)
+    try:
+        prev = next(it)
+    except StopIteration:
+        return
+    for item in it:
+        yield prev, False
+        prev = item
+    yield prev, True
 
 
 def _steps(ogm: OGMGE | None) -> pd.DataFrame:

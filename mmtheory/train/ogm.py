@@ -35,6 +35,17 @@ Choices the paper leaves open follow the official code by default and are switch
                    ``"dominant"``: only where k < 1.
 window             modulation and noise act for ``start_epoch <= epoch <= end_epoch`` (official 0..50).
 
+Several processes and several micro-batches (``observe`` / ``modulate``): under
+DistributedDataParallel the per-modality score sums of every rank are all-reduced before the ratio
+(``distributed=None``: whenever ``torch.distributed`` is initialised with more than one process), so
+the ratio, the coefficient and the step log are those of the *global* batch and identical on every
+rank; the GE noise is drawn from a generator seeded identically on every rank and applied to the
+already all-reduced (identical) gradients, so it is identical too. With gradient accumulation call
+``observe`` after each micro-batch's ``backward`` and ``modulate`` once before the optimizer step:
+the scores of all micro-batches are pooled and the gradients are modulated once per step. With AMP's
+``GradScaler`` call ``scaler.unscale_(optimizer)`` before ``modulate``; the coefficients depend on the
+logits only, never on the (scaled) gradients.
+
 With Adam the scaling by k is largely undone by the per-parameter normalisation (a constant k cancels
 exactly); only its variation over steps and the GE noise remain. SGD is the paper's optimiser.
 """
@@ -46,6 +57,7 @@ from typing import Mapping
 
 import pandas as pd
 import torch
+import torch.distributed as torch_dist
 from torch import nn
 
 VARIANTS = ("paper", "continuous")
@@ -77,8 +89,17 @@ def scores_and_ratios(branch_logits: Mapping[str, torch.Tensor], y: torch.Tensor
     """
     if len(branch_logits) < 2:
         raise ValueError(f"OGM needs at least two modalities; got {list(branch_logits)}.")
+    s = {u: float(v) for u, v in _score_sums(branch_logits, y).items()}
+    return s, _ratios(s)
+
+
+def _score_sums(branch_logits: Mapping[str, torch.Tensor], y: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Per-modality score sums ``{name: 0-d float32 tensor}`` of one (micro-)batch, on the logits' device."""
     with torch.no_grad():
-        s = {u: float(torch.softmax(z.float(), dim=1).gather(1, y.view(-1, 1)).sum()) for u, z in branch_logits.items()}
+        return {u: torch.softmax(z.float(), dim=1).gather(1, y.view(-1, 1)).sum() for u, z in branch_logits.items()}
+
+
+def _ratios(s: Mapping[str, float]) -> dict[str, float]:
     for u, v in s.items():
         if not math.isfinite(v):
             raise FloatingPointError(f"the branch score of {u!r} is {v}: the model's logits hold NaN/inf. "
@@ -87,7 +108,7 @@ def scores_and_ratios(branch_logits: Mapping[str, torch.Tensor], y: torch.Tensor
     for u in s:
         others = [s[w] for w in s if w != u]
         ratios[u] = s[u] / max(sum(others) / len(others), 1e-12)
-    return s, ratios
+    return ratios
 
 
 def _select(module: nn.Module, params: str) -> list[torch.nn.Parameter]:
@@ -120,11 +141,18 @@ class OGMGE:
         Source of the GE noise (default: torch's global generator, as the official code).
     log : bool
         Keep a record of every step in :attr:`history` (scores, ratios, coefficients).
+    distributed : bool, optional
+        All-reduce the score sums over the processes of ``process_group`` before the ratio. ``None``
+        (default): when ``torch.distributed`` is initialised with more than one process. Every rank
+        must then call :meth:`modulate` (or :meth:`apply`) the same number of times.
+    process_group : optional
+        The ``torch.distributed`` group to reduce over (default: the whole world).
     """
 
     def __init__(self, encoders: Mapping[str, nn.Module], alpha: float = 0.8, *, variant: str = "paper",
                  ge: bool = True, start_epoch: int = 0, end_epoch: int = 50, params: str = "conv",
-                 noise_on: str = "all", generator: torch.Generator | None = None, log: bool = True) -> None:
+                 noise_on: str = "all", generator: torch.Generator | None = None, log: bool = True,
+                 distributed: bool | None = None, process_group=None) -> None:
         if not (isinstance(alpha, (int, float)) and math.isfinite(alpha) and alpha >= 0):
             raise ValueError(f"alpha must be a finite number >= 0; got {alpha!r}.")
         if variant not in VARIANTS:
@@ -143,8 +171,11 @@ class OGMGE:
             hint = " (its encoder has no convolution; use params='weights')" if params == "conv" else ""
             raise ValueError(f"params={params!r} selects no parameter of encoder(s) {empty}{hint}.")
         self.generator, self.log = generator, log
+        self.distributed, self.process_group = distributed, process_group
         self.history: list[dict] = []
         self._step = 0
+        self._pending: dict[str, torch.Tensor] | None = None  # score sums observed since the last modulate
+        self._count = 0
 
     def state_dict(self) -> dict:
         """Step counter and history, for checkpoints."""
@@ -165,13 +196,74 @@ class OGMGE:
         k = {u: float(coefficient(rho[u], self.alpha, self.variant)) for u in self.params}
         return s, rho, k
 
+    def _reduce(self) -> bool:
+        if self.distributed is not None:
+            if self.distributed and not torch_dist.is_initialized():
+                raise RuntimeError("OGMGE(distributed=True) needs torch.distributed initialised "
+                                   "(torch.distributed.init_process_group, e.g. under torchrun).")
+            return bool(self.distributed)
+        return torch_dist.is_available() and torch_dist.is_initialized() and \
+            torch_dist.get_world_size(self.process_group) > 1
+
+    @torch.no_grad()
+    def observe(self, branch_logits: Mapping[str, torch.Tensor], y: torch.Tensor) -> None:
+        """Add one (micro-)batch's score sums to those pooled for the next :meth:`modulate`.
+
+        Parameters
+        ----------
+        branch_logits : dict of name -> (B, n_classes) tensor
+        y : (B,) int64 tensor of labels
+        """
+        missing = set(self.params) - set(branch_logits)
+        if missing:
+            raise ValueError(f"branch logits lack modalities {sorted(missing)}; got {sorted(branch_logits)}.")
+        if len(self.params) < 2:
+            raise ValueError(f"OGM needs at least two modalities; got {list(self.params)}.")
+        sums = _score_sums({u: branch_logits[u] for u in self.params}, y)
+        if self._pending is None:
+            self._pending = sums
+        else:
+            self._pending = {u: self._pending[u] + sums[u] for u in sums}
+        self._count += len(y)
+
+    @torch.no_grad()
+    def modulate(self, epoch: int) -> dict[str, float]:
+        """Modulate the gradients once, from the scores pooled by :meth:`observe` since the last call.
+
+        Under ``torch.distributed`` (see ``distributed``) the pooled score sums and sample counts are
+        all-reduced first, so every rank uses the coefficients of the global batch. Returns the
+        coefficients used (all 1.0 outside the window).
+        """
+        if self._pending is None:
+            raise RuntimeError("OGMGE.modulate() before observe(): call observe(branch_logits, y) after each "
+                               "micro-batch's backward, then modulate(epoch) once before optimizer.step().")
+        names = list(self.params)
+        if self._reduce():
+            t = torch.stack([self._pending[u].to(torch.float64) for u in names]
+                            + [self._pending[names[0]].new_tensor(self._count, dtype=torch.float64)])
+            torch_dist.all_reduce(t, op=torch_dist.ReduceOp.SUM, group=self.process_group)
+            vals = t.tolist()
+            s, count = dict(zip(names, vals[:-1])), int(round(vals[-1]))
+        else:
+            s, count = {u: float(self._pending[u]) for u in names}, self._count
+        self._pending, self._count = None, 0
+        rho = _ratios(s)
+        k = {u: float(coefficient(rho[u], self.alpha, self.variant)) for u in self.params}
+        return self._modulate(s, rho, k, count, epoch)
+
     @torch.no_grad()
     def apply(self, branch_logits: Mapping[str, torch.Tensor], y: torch.Tensor, epoch: int) -> dict[str, float]:
         """Modulate the encoders' gradients in place (call after ``backward``, before ``step``).
 
-        Returns the coefficients used (all 1.0 outside the window).
+        ``observe`` followed by ``modulate``. Returns the coefficients used (all 1.0 outside the window).
         """
-        s, rho, k = self.coefficients(branch_logits, y)
+        if self._pending is not None:
+            raise RuntimeError("apply() while observed micro-batches await modulate(); with gradient "
+                               "accumulation call observe() per micro-batch and modulate() once per step.")
+        self.observe(branch_logits, y)
+        return self.modulate(epoch)
+
+    def _modulate(self, s: dict, rho: dict, k: dict, count: int, epoch: int) -> dict[str, float]:
         active = self.in_window(epoch)
         if active:
             for u, ps in self.params.items():
@@ -189,7 +281,7 @@ class OGMGE:
         if self.log:
             row = {"step": self._step, "epoch": int(epoch), "active": active}
             for u in self.params:
-                row[f"score_{u}"], row[f"ratio_{u}"], row[f"coeff_{u}"] = s[u] / len(y), rho[u], k[u]
+                row[f"score_{u}"], row[f"ratio_{u}"], row[f"coeff_{u}"] = s[u] / count, rho[u], k[u]
             self.history.append(row)
         self._step += 1
         return k if active else {u: 1.0 for u in k}
