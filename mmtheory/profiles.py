@@ -17,9 +17,10 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
                      task_rank=4, sample_sizes=[250, 500, 1000, 2000, 4000, 8000, 16000, 32000, 64000], seed=0),
     },
     "02_synthetic_overlap": {
-        "quick": dict(d_shared=100, d_private=100, n_train=2000, epochs=3, batch_size=256, lr=0.01, noise=0.0,
-                      tolerance=0.05, seed=0),
-        "full": dict(d_shared=100, d_private=100, n_train=20000, epochs=100, batch_size=256, lr=0.01, noise=0.0,
+        "quick": dict(d_shared=100, d_private=100, n_train=2000, trained_dims=[10, 10], hidden=15, trained_n_train=200,
+                      seeds=[0, 1, 2], epochs=20, batch_size=32, lr=0.01, noise=0.0, tolerance=0.05, seed=0),
+        "full": dict(d_shared=100, d_private=100, n_train=20000, trained_dims=[100, 100], hidden=150,
+                     trained_n_train=2000, seeds=[0, 1, 2, 3, 4], epochs=100, batch_size=256, lr=0.01, noise=0.0,
                      tolerance=0.05, seed=0),
     },
     "03_proposition1": {

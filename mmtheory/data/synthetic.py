@@ -185,6 +185,7 @@ def overlap_model(
     d_private: int = 100,
     noise: float = 0.0,
     seed: int = 0,
+    private_in_target: bool = True,
 ) -> LatentLinearModel:
     """The overlap-``w`` generator (see the module docstring) as a :class:`LatentLinearModel`.
 
@@ -200,6 +201,10 @@ def overlap_model(
         Label-noise standard deviation (0: noise-free, as in the paper's table).
     seed : int
         Seed of the random rotations Q_k (the data seed is given to ``sample``).
+    private_in_target : bool
+        True (the generator of the book). False: a *broken* variant whose target is the shared block
+        only, :math:`y = w s`; the private blocks are then irrelevant, so adding a modality or lowering
+        ``w`` gains nothing (used to show that the chapter's checks can fail).
     """
     w = check_unit_interval("w", w)
     k = check_positive_int("n_modalities", n_modalities)
@@ -215,9 +220,10 @@ def overlap_model(
         block[:ds, :ds] = w * np.eye(ds)
         cols = slice(ds + i * dp, ds + (i + 1) * dp)
         block[ds:, cols] = (1.0 - w) * np.eye(dp)
-        target[cols, cols] = (1.0 - w) * np.eye(dp)
+        if private_in_target:
+            target[cols, cols] = (1.0 - w) * np.eye(dp)
         view_maps[name] = _random_orthogonal(ds + dp, rng) @ block
-    info = dict(kind="overlap", w=w, d_shared=ds, d_private=dp, seed=seed)
+    info = dict(kind="overlap", w=w, d_shared=ds, d_private=dp, seed=seed, private_in_target=bool(private_in_target))
     return LatentLinearModel(view_maps, target, float(noise), info)
 
 

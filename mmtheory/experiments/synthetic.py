@@ -51,6 +51,7 @@ def overlap_table(
     noise: float = 0.0,
     model_seed: int = 0,
     seed: int = 0,
+    private_in_target: bool = True,
 ) -> pd.DataFrame:
     """Closed-form and exact-ERM latent quality for every nested set and every ``w``.
 
@@ -64,7 +65,8 @@ def overlap_table(
     rows = []
     for w in w_values:
         model = overlap_model(
-            w, n_modalities=n_modalities, d_shared=d_shared, d_private=d_private, noise=noise, seed=model_seed
+            w, n_modalities=n_modalities, d_shared=d_shared, d_private=d_private, noise=noise, seed=model_seed,
+            private_in_target=private_in_target,
         )
         data = model.sample(n_train, seed)
         for subset in nested_sets(n_modalities):
@@ -97,6 +99,8 @@ def overlap_trained(
     noise: float = 0.0,
     model_seed: int = 0,
     seed: int = 0,
+    seeds: Sequence[int] | None = None,
+    private_in_target: bool = True,
     device: str | torch.device = "cpu",
 ) -> pd.DataFrame:
     """Latent quality of encoders trained by Adam (the paper's late-fusion recipe), all runs batched.
@@ -104,43 +108,100 @@ def overlap_trained(
     Parameters
     ----------
     hidden : int, optional
-        Encoder output size per modality; default ``d_shared + d_private`` (no bottleneck, so the
-        trained encoders can reach the closed form).
-    (others) : as in :func:`overlap_table`; ``epochs``, ``lr`` and ``batch_size`` are the optimiser's.
+        Encoder output size per modality; default ``d_shared + d_private`` (as wide as a view: no
+        bottleneck, so even an untrained full-rank encoder reaches the closed form). A width below
+        ``d_shared + d_private`` makes the encoder choose what to keep, so training matters.
+    epochs : int
+        Adam epochs; 0 leaves the encoders at their random initialisation (the "untrained" variant).
+    seeds : sequence of int, optional
+        One independent training sample and initialisation per seed (default: ``[seed]``); every
+        (w, set, seed) is one run of the batched model.
+    private_in_target : bool
+        Passed to :func:`~mmtheory.data.synthetic.overlap_model` (False: the broken world whose target
+        ignores the private blocks).
+    (others) : as in :func:`overlap_table`; ``lr`` and ``batch_size`` are the optimiser's.
 
     Returns
     -------
     DataFrame
-        One row per (set, w): ``set``, ``n_observed``, ``w``, ``eta_trained``, ``train_risk`` (last epoch).
+        One row per (set, w, seed): ``set``, ``n_observed``, ``w``, ``seed``, ``eta_trained``,
+        ``train_risk`` (training risk after the last epoch).
     """
     sets = nested_sets(n_modalities)
-    hidden = d_shared + d_private if hidden is None else hidden
+    hidden = d_shared + d_private if hidden is None else int(hidden)
+    if hidden < 1:
+        raise ValueError(f"hidden must be >= 1, got {hidden}.")
+    if epochs < 0:
+        raise ValueError(f"epochs must be >= 0, got {epochs}.")
+    seeds = [int(seed)] if seeds is None else [int(s) for s in seeds]
+    if not seeds:
+        raise ValueError("seeds must name at least one seed.")
     models = [
-        overlap_model(w, n_modalities=n_modalities, d_shared=d_shared, d_private=d_private, noise=noise, seed=model_seed)
+        overlap_model(w, n_modalities=n_modalities, d_shared=d_shared, d_private=d_private, noise=noise,
+                      seed=model_seed, private_in_target=private_in_target)
         for w in w_values
     ]
-    samples = [m.sample(n_train, seed) for m in models]
+    datasets = [(i, sd) for i in range(len(models)) for sd in seeds]
+    samples = [models[i].sample(n_train, [sd, 7]) for i, sd in datasets]
     names = models[0].modalities
-    runs = [(i, s) for i in range(len(models)) for s in sets]  # run r: dataset i, subset s
-    data_index = torch.tensor([i for i, _ in runs])
+    runs = [(j, s) for j in range(len(datasets)) for s in sets]  # run r: dataset j, subset s
+    data_index = torch.tensor([j for j, _ in runs])
     views = [
         torch.stack([torch.as_tensor(s.views[m], dtype=torch.float32) for s in samples])[data_index].to(device)
         for m in names
     ]
     y = torch.stack([torch.as_tensor(s.y, dtype=torch.float32) for s in samples])[data_index].to(device)
     dims = {m: samples[0].views[m].shape[1] for m in names}
-    net = BatchedLateFusion(dims, hidden, y.shape[-1], [s for _, s in runs], seed=seed).to(device)
-    history = fit_batched(net, views, y, loss="mse", epochs=epochs, lr=lr, batch_size=batch_size, seed=seed)
+    net = BatchedLateFusion(dims, hidden, y.shape[-1], [s for _, s in runs], seed=seeds[0]).to(device)
+    history = fit_batched(net, views, y, loss="mse", epochs=epochs, lr=lr, batch_size=batch_size, seed=seeds[0]) \
+        if epochs > 0 else []
     with torch.no_grad():
         train_risk = ((net(views) - y) ** 2).sum(-1).mean(-1).cpu().numpy()
     rows = []
-    for r, ((i, subset), enc) in enumerate(zip(runs, net.encoder_matrices())):
+    for r, ((j, subset), enc) in enumerate(zip(runs, net.encoder_matrices())):
+        i, sd = datasets[j]
         model = models[i]
         eta = latent_quality(model.moments(subset), enc.double().cpu().numpy(), oracle_risk=model.oracle_risk)
         rows.append(
-            dict(set=set_label(subset), n_observed=len(subset), w=float(w_values[i]), eta_trained=eta,
+            dict(set=set_label(subset), n_observed=len(subset), w=float(w_values[i]), seed=sd, eta_trained=eta,
                  train_risk=float(train_risk[r]))
         )
     out = pd.DataFrame(rows)
     out.attrs["history"] = history
     return out
+
+
+def best_eta_by_subset(model, *, encoder: str = "identity") -> pd.DataFrame:
+    """The latent quality of every non-empty modality subset of ``model`` under one encoder family.
+
+    Parameters
+    ----------
+    model : LatentLinearModel
+        Its views must all have the same width when ``encoder="mean"``.
+    encoder : {"identity", "mean"}
+        ``"identity"``: the best linear encoder of each G_M (the classes are nested, N in M gives
+        G_N in G_M). ``"mean"``: the *broken* variant where the encoder of M averages its views,
+        a class that does not contain G_N (a subset's information can be lost by averaging).
+
+    Returns
+    -------
+    DataFrame
+        ``set``, ``size``, ``eta_best``.
+    """
+    from mmtheory.theory.framework import all_subsets
+
+    if encoder not in ("identity", "mean"):
+        raise ValueError(f"encoder must be 'identity' or 'mean'; got {encoder!r}.")
+    rows = []
+    for subset in all_subsets(model.modalities):
+        mom = model.moments(subset)
+        enc = None
+        if encoder == "mean":
+            widths = {sl.stop - sl.start for sl in mom.slices.values()}
+            if len(widths) != 1:
+                raise ValueError(f"the 'mean' encoder needs views of one width; got widths {sorted(widths)}.")
+            width = widths.pop()
+            enc = np.concatenate([np.eye(width) / len(subset)] * len(subset), axis=0)
+        rows.append(dict(set=set_label(subset), size=len(subset),
+                         eta_best=latent_quality(mom, enc, oracle_risk=model.oracle_risk)))
+    return pd.DataFrame(rows)
