@@ -1,3 +1,5 @@
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -37,11 +39,37 @@ def test_single_modality_late_fusion_is_the_l2_ball():
         rad.exact_rademacher_linear(x, 3.0))
 
 
-def test_torch_and_numpy_agree():
+def test_torch_and_numpy_agree_up_to_monte_carlo_error():
+    """Tensors draw their signs with torch, arrays with numpy: the estimates agree within their errors,
+    and both match the enumeration oracle."""
     x = np.random.default_rng(1).standard_normal((10, 4))
-    a = rad.linear_rademacher(x, n_draws=500, seed=3)
-    b = rad.linear_rademacher(torch.tensor(x), n_draws=500, seed=3)
-    assert a.value == pytest.approx(b.value) and a.stderr == pytest.approx(b.stderr, rel=1e-6)
+    exact = rad.exact_rademacher_linear(x)
+    for norm in ("l2", "l1"):
+        a = rad.linear_rademacher(x, norm=norm, n_draws=4000, seed=3)
+        b = rad.linear_rademacher(torch.tensor(x), norm=norm, n_draws=4000, seed=3)
+        assert abs(a.value - b.value) <= 4 * math.hypot(a.stderr, b.stderr)
+        assert abs(b.value - rad.exact_rademacher_linear(x, norm=norm)) <= 4 * b.stderr
+    views = {"a": x[:, :2], "b": x[:, 2:]}
+    t = rad.late_fusion_rademacher({k: torch.tensor(v) for k, v in views.items()}, ["a", "b"],
+                                   encoder_radius={"a": 1.0, "b": 0.5}, head_radius=2.0, n_draws=4000)
+    exact_lf = rad.exact_late_fusion(views, ["a", "b"], encoder_radius={"a": 1.0, "b": 0.5}, head_radius=2.0)
+    assert abs(t.value - exact_lf) <= 4 * t.stderr
+    mc = rad.multiclass_linear_rademacher(torch.tensor(x), 1, n_draws=4000)
+    assert abs(mc.value - exact) <= 4 * mc.stderr
+
+
+def test_torch_signs_on_the_data_device_and_dtype_and_chunking_changes_nothing():
+    like = torch.zeros(1, dtype=torch.float32)
+    s = rad.rademacher_signs(300, 13, like=like, seed=1)
+    assert s.dtype == torch.float32 and s.device == like.device and s.shape == (300, 13)
+    assert set(s.unique().tolist()) == {-1.0, 1.0}
+    assert abs(float(s.mean())) < 0.05  # 3900 fair signs: 4 standard errors is 0.064
+    assert torch.equal(s, rad.rademacher_signs(300, 13, like=like, seed=1))
+    assert not torch.equal(s, rad.rademacher_signs(300, 13, like=like, seed=2))
+    x = torch.randn(37, 5, dtype=torch.float64)
+    whole = rad._torch_sups(x, 500, seed=4)
+    assert whole.dtype == torch.float64
+    torch.testing.assert_close(rad._torch_sups(x, 500, seed=4, chunk=7), whole, rtol=1e-12, atol=0)
 
 
 def test_mlp_lower_estimate_is_below_the_upper_bound():
@@ -77,3 +105,24 @@ def test_bad_inputs():
         rad.linear_rademacher(np.array([[np.nan]]))
     with pytest.raises(ValueError, match="no bound for modalities"):
         rad.late_fusion_rademacher({"a": np.ones((3, 2))}, ["a"], encoder_radius={"b": 1.0})
+
+
+@pytest.mark.parametrize("bad", [-1.0, float("nan"), float("inf"), "one"])
+def test_negative_or_nan_radii_fail_with_one_message(bad):
+    views = {"a": np.ones((4, 2)), "b": np.ones((4, 3))}
+    calls = [rad.late_fusion_bound, rad.golowich_bound, rad.exact_late_fusion, rad.late_fusion_rademacher]
+    for fn in calls:
+        with pytest.raises(ValueError, match=r"head_radius must be a finite number >= 0"):
+            fn(views, ["a", "b"], head_radius=bad)
+        with pytest.raises(ValueError, match=r"encoder_radius\['b'\] must be a finite number >= 0"):
+            fn(views, ["a", "b"], encoder_radius={"a": 1.0, "b": bad})
+        with pytest.raises(ValueError, match=r"encoder_radius\['a'\] must be a finite number >= 0"):
+            fn(views, ["a", "b"], encoder_radius=bad)
+    with pytest.raises(ValueError, match="head_radius must be a finite number >= 0"):
+        rad.mlp_rademacher_lower(views, ["a"], head_radius=bad, steps=1)
+    with pytest.raises(ValueError, match=r"radius\) must be a finite number >= 0"):
+        rad.linear_rademacher(np.ones((3, 2)), bad)
+    with pytest.raises(ValueError, match="Lipschitz constant must be a finite number >= 0"):
+        rad.vector_contraction(bad)
+    # an unused modality's radius is not checked: it plays no part
+    assert rad.late_fusion_bound(views, ["a"], encoder_radius={"a": 1.0, "b": bad}) > 0

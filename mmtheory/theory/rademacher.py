@@ -17,7 +17,11 @@ over :math:`\sigma`; every estimator draws all :math:`\sigma` at once and needs 
   and, by Jensen, :math:`\hat{\mathfrak R}_S \le \frac bm\bigl(\sum_{k\in\mathcal M} a_k^2\sum_i\lVert x_i^{(k)}\rVert^2\bigr)^{1/2}`.
   Each added modality adds a non-negative term: the complexity grows with :math:`\mathcal M`.
 
-Inputs may be numpy arrays or torch tensors (CPU or GPU); results come back as floats.
+Inputs may be numpy arrays or torch tensors (CPU or GPU); results come back as floats. For a torch
+tensor the signs are drawn by torch on the tensor's device and in its dtype (no host round-trip),
+draws are processed in chunks of at most :data:`MAX_CHUNK_ELEMENTS` signs (memory stays bounded for
+any ``n_draws``), and each chunk's norms are taken in one fused reduction. Numpy inputs keep numpy's
+generator, so published numbers computed from arrays do not move.
 """
 
 from __future__ import annotations
@@ -32,6 +36,20 @@ from mmtheory._validation import check_modalities
 
 #: Largest m for which :func:`exact_rademacher_linear` enumerates all 2^m sign vectors.
 MAX_EXACT_M = 22
+
+#: Most signs (draws x m) held at once by the torch path; draws beyond it are processed chunk by chunk.
+MAX_CHUNK_ELEMENTS = 1 << 24
+
+
+def _check_radius(name: str, value) -> float:
+    """``value`` as a float, or one ValueError if it is not a finite number >= 0 (NaN, negative, inf, text)."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a finite number >= 0; got {value!r}. Pass the norm bound as a float.") from None
+    if not (math.isfinite(v) and v >= 0):
+        raise ValueError(f"{name} must be a finite number >= 0; got {value!r}. Norm bounds cannot be negative or NaN.")
+    return v
 
 
 class Estimate(NamedTuple):
@@ -57,24 +75,63 @@ def _check_sample(x, radius: float):
         raise ValueError(f"x must be a 2-D (m, d) sample; got shape {tuple(x.shape)}.")
     if x.shape[0] == 0:
         raise ValueError("the sample is empty (m = 0); Rademacher complexity needs m >= 1.")
-    if not (radius >= 0) or not math.isfinite(radius):
-        raise ValueError(f"the norm bound (radius) must be a finite number >= 0; got {radius}.")
+    _check_radius("the norm bound (radius)", radius)
     bad = ~xp.isfinite(x)
     if bool(bad.any()):
         raise ValueError("x contains NaN or infinite values.")
     return xp, x
 
 
-def rademacher_signs(n_draws: int, m: int, *, seed: int = 0, like=None):
-    """A (n_draws, m) matrix of independent uniform signs, numpy or (if ``like`` is a tensor) torch."""
+_SIGN_TABLES: dict = {}
+
+
+def _sign_table(device, dtype):
+    """(256, 8) table: row v holds the signs (+1 for a set bit, -1 otherwise) of the byte v's eight bits."""
+    import torch
+
+    key = (str(device), dtype)
+    if key not in _SIGN_TABLES:
+        bits = (torch.arange(256)[:, None] >> torch.arange(8)) & 1
+        _SIGN_TABLES[key] = (bits * 2 - 1).to(device=device, dtype=dtype)
+    return _SIGN_TABLES[key]
+
+
+def rademacher_signs(n_draws: int, m: int, *, seed: int = 0, like=None, generator=None):
+    """A (n_draws, m) matrix of independent uniform signs.
+
+    Numpy (float64, numpy's generator) unless ``like`` is a torch tensor: then drawn by torch on
+    ``like``'s device and in its dtype (``generator``: a ``torch.Generator`` on that device to continue
+    a stream; default one seeded with ``seed``). Each random byte gives eight signs.
+    """
     if n_draws < 1:
         raise ValueError(f"n_draws must be >= 1, got {n_draws}.")
-    signs = np.random.default_rng(seed).integers(0, 2, size=(n_draws, m)).astype(np.float64) * 2 - 1
     if like is not None and type(like).__module__.startswith("torch"):
         import torch
 
-        return torch.as_tensor(signs, dtype=like.dtype, device=like.device)
-    return signs
+        if generator is None:
+            generator = torch.Generator(device=like.device).manual_seed(int(seed))
+        n_bytes = (m + 7) // 8
+        raw = torch.randint(0, 256, (n_draws, n_bytes), device=like.device, generator=generator)
+        signs = torch.nn.functional.embedding(raw, _sign_table(like.device, like.dtype))  # (draws, bytes, 8)
+        return signs.reshape(n_draws, 8 * n_bytes)[:, :m]
+    return np.random.default_rng(seed).integers(0, 2, size=(n_draws, m)).astype(np.float64) * 2 - 1
+
+
+def _torch_sups(x, n_draws: int, seed: int, norm: str = "l2", chunk: int | None = None):
+    # chunk: draws per product (default: as many as MAX_CHUNK_ELEMENTS signs or outputs allow)
+    """(n_draws,) tensor of ``dual_norm(sigma_j @ x)`` on ``x``'s device: signs drawn there chunk by chunk."""
+    import torch
+
+    m = x.shape[0]
+    chunk = chunk or max(1, MAX_CHUNK_ELEMENTS // max(m, x.shape[1]))
+    gen = torch.Generator(device=x.device).manual_seed(int(seed))
+    ord_ = 2 if norm == "l2" else math.inf
+    out = torch.empty(n_draws, dtype=x.dtype, device=x.device)
+    for start in range(0, n_draws, chunk):
+        stop = min(n_draws, start + chunk)
+        sigma = rademacher_signs(stop - start, m, like=x, generator=gen)
+        torch.linalg.vector_norm(sigma @ x, ord=ord_, dim=-1, out=out[start:stop])
+    return out
 
 
 def _summarize(sups) -> Estimate:
@@ -105,14 +162,21 @@ def linear_rademacher(x, radius: float = 1.0, *, norm: str = "l2", n_draws: int 
     norm : {"l2", "l1"}
         The ball's norm (its dual norm gives the exact supremum).
     n_draws : int
-        Monte Carlo draws of sigma, all taken in one (n_draws, m) @ (m, d) product.
+        Monte Carlo draws of sigma: one (n_draws, m) @ (m, d) product (torch: in chunks of at most
+        :data:`MAX_CHUNK_ELEMENTS` signs, drawn on ``x``'s device).
 
     Returns
     -------
     Estimate
     """
     xp, x = _check_sample(x, radius)
+    if norm not in ("l2", "l1"):
+        raise ValueError(f"norm must be 'l2' or 'l1', got {norm!r}.")
+    if n_draws < 1:
+        raise ValueError(f"n_draws must be >= 1, got {n_draws}.")
     m = x.shape[0]
+    if xp is not np:
+        return _summarize(_torch_sups(x, n_draws, seed, norm) * (radius / m))
     sigma = rademacher_signs(n_draws, m, seed=seed, like=x)
     return _summarize(radius * _dual_norm(sigma @ x, norm) / m)
 
@@ -127,15 +191,16 @@ def exact_rademacher_linear(x, radius: float = 1.0, *, norm: str = "l2") -> floa
     return float(np.mean(radius * _dual_norm(sigma @ x, norm) / m))
 
 
-def _fusion_inputs(views: Mapping, modalities, encoder_radius):
+def _fusion_inputs(views: Mapping, modalities, encoder_radius, head_radius=1.0):
     names = tuple(views)
     chosen = check_modalities(modalities, names)
-    radii = {m: encoder_radius for m in chosen} if np.isscalar(encoder_radius) else dict(encoder_radius)
+    _check_radius("head_radius", head_radius)
+    radii = dict(encoder_radius) if isinstance(encoder_radius, Mapping) else {m: encoder_radius for m in chosen}
     missing = [m for m in chosen if m not in radii]
     if missing:
         raise ValueError(f"encoder_radius has no bound for modalities {missing}.")
-    if any(not (radii[m] >= 0) for m in chosen):
-        raise ValueError("encoder radii must be >= 0.")
+    for m in chosen:
+        _check_radius(f"encoder_radius[{m!r}]", radii[m])
     blocks = [_check_sample(views[m], radii[m])[1] for m in chosen]
     if len({b.shape[0] for b in blocks}) != 1:
         raise ValueError(f"mismatched sample counts { {m: b.shape[0] for m, b in zip(chosen, blocks)} }.")
@@ -157,10 +222,15 @@ def late_fusion_rademacher(
     head_radius : float
         Euclidean bound b of the head.
     """
-    chosen, blocks, radii = _fusion_inputs(views, modalities, encoder_radius)
-    if not (head_radius >= 0):
-        raise ValueError(f"head_radius must be >= 0, got {head_radius}.")
+    chosen, blocks, radii = _fusion_inputs(views, modalities, encoder_radius, head_radius)
     m = blocks[0].shape[0]
+    if _backend(blocks[0])[0] is not np:  # one product with the scaled blocks side by side, norms fused
+        import torch
+
+        if len({(b.device, b.dtype) for b in blocks}) != 1:
+            raise ValueError("all views must be on one device and of one dtype; move them with .to(...).")
+        x = torch.cat([a * xk for a, xk in zip(radii, blocks)], dim=1)
+        return _summarize(_torch_sups(x, n_draws, seed) * (float(head_radius) / m))
     sigma = rademacher_signs(n_draws, m, seed=seed, like=blocks[0])
     total = 0.0
     for a, xk in zip(radii, blocks):
@@ -172,7 +242,7 @@ def late_fusion_rademacher(
 
 def late_fusion_bound(views: Mapping, modalities: Sequence[str], *, encoder_radius=1.0, head_radius: float = 1.0) -> float:
     r"""Jensen upper bound :math:`\frac bm(\sum_{k\in M} a_k^2 \sum_i\lVert x^{(k)}_i\rVert^2)^{1/2}` (never below the exact value)."""
-    chosen, blocks, radii = _fusion_inputs(views, modalities, encoder_radius)
+    chosen, blocks, radii = _fusion_inputs(views, modalities, encoder_radius, head_radius)
     m = blocks[0].shape[0]
     total = sum(a * a * float((xk * xk).sum()) for a, xk in zip(radii, blocks))
     return float(head_radius * math.sqrt(total) / m)
@@ -180,7 +250,7 @@ def late_fusion_bound(views: Mapping, modalities: Sequence[str], *, encoder_radi
 
 def exact_late_fusion(views: Mapping, modalities: Sequence[str], *, encoder_radius=1.0, head_radius: float = 1.0) -> float:
     """:func:`late_fusion_rademacher` by enumerating all 2^m sign vectors (m <= 22)."""
-    chosen, blocks, radii = _fusion_inputs(views, modalities, encoder_radius)
+    chosen, blocks, radii = _fusion_inputs(views, modalities, encoder_radius, head_radius)
     m = blocks[0].shape[0]
     if m > MAX_EXACT_M:
         raise ValueError(f"exact enumeration needs m <= {MAX_EXACT_M}; got m = {m}.")
@@ -201,6 +271,17 @@ def multiclass_linear_rademacher(x, n_outputs: int, radius: float = 1.0, *, n_dr
     if n_outputs < 1:
         raise ValueError(f"n_outputs must be >= 1, got {n_outputs}.")
     m = x.shape[0]
+    if xp is not np:  # chunks of draws, each (c * C, m) signs drawn on the device; one fused norm per draw
+        import torch
+
+        chunk = max(1, MAX_CHUNK_ELEMENTS // (n_outputs * max(m, x.shape[1])))
+        gen = torch.Generator(device=x.device).manual_seed(int(seed))
+        sups = torch.empty(n_draws, dtype=x.dtype, device=x.device)
+        for start in range(0, n_draws, chunk):
+            c = min(chunk, n_draws - start)
+            s = rademacher_signs(c * n_outputs, m, like=x, generator=gen) @ x  # (c * C, d)
+            torch.linalg.vector_norm(s.reshape(c, -1), dim=-1, out=sups[start:start + c])
+        return _summarize(sups * (radius / m))
     sigma = rademacher_signs(n_draws * n_outputs, m, seed=seed, like=x).reshape(n_draws, n_outputs, m)
     s = sigma @ x  # (draws, C, d)
     return _summarize(radius * xp.sqrt((s * s).sum((-1, -2))) / m)
@@ -215,8 +296,7 @@ def vector_contraction(lipschitz: float) -> float:
     ``8 L R_m`` comes from (a symmetrisation factor 2, applied to two ERM comparisons, times 2 for
     the two-sided deviation).
     """
-    if not (lipschitz >= 0):
-        raise ValueError(f"the Lipschitz constant must be >= 0, got {lipschitz}.")
+    _check_radius("the Lipschitz constant", lipschitz)
     return math.sqrt(2.0) * float(lipschitz)
 
 
@@ -228,7 +308,7 @@ def golowich_bound(views: Mapping, modalities: Sequence[str], *, encoder_radius=
     one block per modality with :math:`\lVert A_k\rVert_F\le a_k`, so :math:`M_1 = (\sum_k a_k^2)^{1/2}`):
     :math:`\hat{\mathfrak R}_S \le \frac{M_1 M_2(\sqrt{2\ln(2)\,d}+1)}{m}\bigl(\sum_i\lVert x_i\rVert^2\bigr)^{1/2}`, d = 2.
     """
-    chosen, blocks, radii = _fusion_inputs(views, modalities, encoder_radius)
+    chosen, blocks, radii = _fusion_inputs(views, modalities, encoder_radius, head_radius)
     m = blocks[0].shape[0]
     m1 = math.sqrt(sum(a * a for a in radii))
     sq = sum(float((xk * xk).sum()) for xk in blocks)
@@ -248,7 +328,7 @@ def mlp_rademacher_lower(
     """
     import torch
 
-    chosen, blocks, radii = _fusion_inputs(views, modalities, encoder_radius)
+    chosen, blocks, radii = _fusion_inputs(views, modalities, encoder_radius, head_radius)
     m = blocks[0].shape[0]
     xs = [torch.as_tensor(np.asarray(b) if not hasattr(b, "cpu") else b, dtype=torch.float64) for b in blocks]
     g = torch.Generator().manual_seed(int(seed))
