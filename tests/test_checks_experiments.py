@@ -151,3 +151,104 @@ def test_against_broken_world_marks_vacuous():
     ok = ck.check_ogmge(_runs({"baseline": [60, 61, 59], "ogm-ge": [66, 67, 66]}))
     v = against_broken_world(ok, ok, "same world")
     assert v.status == "vacuous" and v.variant == "same world"
+
+
+# ---------------------------------------------------------------- IEMOCAP / stand-in tables on fixed frames
+
+from mmtheory.checks import experiments as ce  # noqa: E402
+
+
+def _sweep(acc: dict[str, list[float]], eta: dict[str, list[float]] | None = None, ratio: float = 1.0) -> pd.DataFrame:
+    rows = []
+    for s, vals in acc.items():
+        for seed, a in enumerate(vals):
+            row = {"set": s, "ratio": ratio, "seed": seed, "test_acc": a}
+            if eta is not None:
+                row["eta_hat"] = eta[s][seed]
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+GROWING = {"T": [50.0, 50.5, 49.5], "TV": [52.0, 52.6, 51.3], "TA": [54.0, 54.2, 53.5], "TVA": [55.0, 55.5, 54.6]}
+
+
+def test_table1_holds_differs_inconclusive():
+    v = ce.check_table1(_sweep(GROWING))
+    assert v.status == "holds" and v.margin > 0 and set(v.details["parts"]) == {"TV>T", "TA>T", "TVA>TA", "TVA>TV"}
+    shrinking = {k: [-a for a in vals] for k, vals in GROWING.items()}
+    assert ce.check_table1(_sweep({k: [100 + a for a in v] for k, v in shrinking.items()})).status == "differs"
+    # TVA vs TV: +0.02 points on average against a seed spread of about 3: inconclusive, not holds
+    noisy = dict(GROWING, TVA=[52.0 + 3.0, 52.62 - 3.0, 51.36])
+    v = ce.check_table1(_sweep(noisy))
+    assert v.status == "inconclusive" and v.margin == 0
+
+
+def test_table2_needs_both_ends():
+    big = _sweep(GROWING, ratio=1.0)
+    small_beaten = _sweep({"T": [20.0, 21, 19], "TV": [22.0, 22.5, 21.8], "TA": [25.0, 26.0, 25.5],
+                           "TVA": [20.0, 21.0, 20.5]}, ratio=1e-4)
+    v = ce.check_table2(pd.concat([big, small_beaten]))
+    assert v.status == "holds"
+    same = _sweep({k: [20.0, 30.0, 25.0] for k in GROWING}, ratio=1e-4)  # one sample: every set predicts alike
+    assert ce.check_table2(pd.concat([big, same])).status == "inconclusive"
+    tv_best = dict(GROWING, TV=[60.0, 61.0, 60.5])
+    assert ce.check_table2(pd.concat([_sweep(tv_best), small_beaten])).status == "differs"
+
+
+def test_table3_signs():
+    # eta falls (better) exactly where accuracy rises: agree
+    eta = {k: [100 - a - 5 for a in v] for k, v in GROWING.items()}
+    assert ce.check_table3(_sweep(GROWING, eta)).status == "holds"
+    # eta rises where accuracy rises: opposite signs, decided
+    eta_bad = {k: [a - 5 for a in v] for k, v in GROWING.items()}
+    assert ce.check_table3(_sweep(GROWING, eta_bad)).status == "differs"
+    # a noisy quality gap: undecided
+    eta_noisy = dict(eta, TA=[eta["T"][0] - 6, eta["T"][1] + 6, eta["T"][2]])
+    assert ce.check_table3(_sweep(GROWING, eta_noisy)).status == "inconclusive"
+
+
+def test_table_checks_clear_errors():
+    with pytest.raises(ValueError, match="missing \\['eta_hat'\\].*refit_epochs > 0"):
+        ce.check_table3(_sweep(GROWING))
+    with pytest.raises(ValueError, match="no run at ratio 0.5"):
+        ce.check_table1(_sweep(GROWING), ratio=0.5)
+    with pytest.raises(ValueError, match="no set \\['TVA'\\]"):
+        ce.check_table1(_sweep({k: v for k, v in GROWING.items() if k != "TVA"}))
+    with pytest.raises(ValueError, match="cannot replace \\['sound'\\]"):
+        ce.noise_views({"text": np.zeros((3, 2))}, ["sound"])
+    with pytest.raises(ValueError, match="at least one part"):
+        ce.any_of({}, ours="")
+
+
+def test_broken_world_helpers():
+    views = {"text": np.ones((5, 2), np.float32), "audio": np.ones((5, 3), np.float32)}
+    out = ce.noise_views(views, ["audio"], seed=1)
+    assert out["text"] is views["text"] and out["audio"].shape == (5, 3) and out["audio"].std() > 0
+    y = np.arange(10)
+    s = ce.shuffled_labels(y, seed=0)
+    assert sorted(s) == list(y) and not np.array_equal(s, y)
+
+
+@pytest.mark.parametrize("world", ["noise", "shuffled"])
+def test_table_checks_not_holds_on_broken_worlds(world):
+    """A small stand-in sweep: where video and audio are noise, Tables 1 and 2 must not hold; with
+    shuffled labels, Table 3 must not hold."""
+    from mmtheory.data import iemocap
+    from mmtheory.experiments.modality_sweep import modality_sweep
+
+    data = iemocap.standin(0)
+    rows = np.concatenate([np.flatnonzero(data.split == "train")[:1500], np.flatnonzero(data.split == "test")[:600]])
+    views, labels = {k: v[rows] for k, v in data.views.items()}, data.labels[rows]
+    letters = {"+".join(v): k for k, v in iemocap.PAPER_SETS.items()}
+    sets = list(iemocap.PAPER_SETS.values())
+    kw = dict(train_mask=data.split[rows] == "train", hidden=32, epochs=10, lr=0.01, batch_size=512, seed=0)
+    if world == "noise":
+        res = modality_sweep(ce.noise_views(views, ["video", "audio"]), labels, sets, [1.0], [0, 1, 2],
+                             refit_epochs=0, **kw)
+        res["set"] = res["set"].map(letters)
+        assert ce.check_table1(res).status != "holds"
+        assert ce.check_table2(res).status != "holds"
+    else:
+        res = modality_sweep(views, ce.shuffled_labels(labels), sets, [1.0], [0, 1, 2], refit_epochs=10, **kw)
+        res["set"] = res["set"].map(letters)
+        assert ce.check_table3(res).status != "holds"
