@@ -52,6 +52,7 @@ def overlap_table(
     model_seed: int = 0,
     seed: int = 0,
     private_in_target: bool = True,
+    erm: bool = True,
 ) -> pd.DataFrame:
     """Closed-form and exact-ERM latent quality for every nested set and every ``w``.
 
@@ -60,7 +61,7 @@ def overlap_table(
     DataFrame
         One row per (set, w): ``set``, ``n_observed``, ``w``, ``eta_formula`` ((1-w)^2 d_p (K-|M|)),
         ``eta_closed_form`` (best linear encoder, from the moments), ``eta_erm`` (ERM encoder fitted
-        on ``n_train`` samples drawn with ``seed``).
+        on ``n_train`` samples drawn with ``seed``; NaN when ``erm`` is False).
     """
     rows = []
     for w in w_values:
@@ -68,10 +69,10 @@ def overlap_table(
             w, n_modalities=n_modalities, d_shared=d_shared, d_private=d_private, noise=noise, seed=model_seed,
             private_in_target=private_in_target,
         )
-        data = model.sample(n_train, seed)
+        data = model.sample(n_train, seed) if erm else None
         for subset in nested_sets(n_modalities):
             moments = model.moments(subset)
-            erm = fit_erm(concat_views(data.views, subset), data.y)
+            enc = fit_erm(concat_views(data.views, subset), data.y).encoder if erm else None
             rows.append(
                 dict(
                     set=set_label(subset),
@@ -79,7 +80,7 @@ def overlap_table(
                     w=float(w),
                     eta_formula=overlap_eta(w, len(subset), n_modalities=n_modalities, d_private=d_private),
                     eta_closed_form=latent_quality(moments, oracle_risk=model.oracle_risk),
-                    eta_erm=latent_quality(moments, erm.encoder, oracle_risk=model.oracle_risk),
+                    eta_erm=latent_quality(moments, enc, oracle_risk=model.oracle_risk) if erm else float("nan"),
                 )
             )
     return pd.DataFrame(rows)
@@ -205,3 +206,31 @@ def best_eta_by_subset(model, *, encoder: str = "identity") -> pd.DataFrame:
         rows.append(dict(set=set_label(subset), size=len(subset),
                          eta_best=latent_quality(mom, enc, oracle_risk=model.oracle_risk)))
     return pd.DataFrame(rows)
+
+
+def trained_vs_closed(trained: pd.DataFrame, untrained: pd.DataFrame, *, n_modalities: int = 4,
+                      d_private: int) -> pd.DataFrame:
+    """Per (set, w) cell: closed form, trained encoders (mean and sd over seeds) and untrained encoders.
+
+    Parameters
+    ----------
+    trained, untrained : DataFrame
+        From :func:`overlap_trained` (``epochs > 0`` and ``epochs = 0``), same worlds and seeds.
+    d_private : int
+        The private-block size the runs used (for the closed form).
+
+    Returns
+    -------
+    DataFrame
+        ``set``, ``n_observed``, ``w``, ``eta_closed_form``, ``eta_trained`` (mean over seeds),
+        ``sd_trained``, ``eta_untrained`` (mean), ``trained_minus_closed``, ``untrained_minus_trained``.
+    """
+    keys = ["set", "n_observed", "w"]
+    t = trained.groupby(keys, sort=False)["eta_trained"].agg(eta_trained="mean", sd_trained="std").reset_index()
+    u = untrained.groupby(keys, sort=False)["eta_trained"].mean().rename("eta_untrained").reset_index()
+    out = t.merge(u, on=keys)
+    out.insert(3, "eta_closed_form", [overlap_eta(w, n, n_modalities=n_modalities, d_private=d_private)
+                                      for w, n in zip(out["w"], out["n_observed"])])
+    out["trained_minus_closed"] = out["eta_trained"] - out["eta_closed_form"]
+    out["untrained_minus_trained"] = out["eta_untrained"] - out["eta_trained"]
+    return out
