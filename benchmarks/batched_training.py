@@ -9,10 +9,11 @@ speed-up ratio, and appends nothing anywhere (copy the printed line into benchma
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import time
 
-import os
+os.environ.setdefault("TQDM_DISABLE", "1")  # tqdm's own switch, read when tqdm is imported
 
 import torch
 
@@ -22,7 +23,6 @@ from mmtheory.train.batched import fit_batched
 
 
 def main() -> None:
-    os.environ.setdefault("MMTHEORY_PROGRESS", "0")
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=20, help="independent models (multiple of 4 modality sets)")
     parser.add_argument("--n", type=int, default=2000, help="training samples")

@@ -139,8 +139,10 @@ def main(argv: list[str] | None = None) -> None:
     print(f"batched: {t_batched:.1f} s   loop: {t_loop:.1f} s   speed-up (loop / batched): {t_loop / t_batched:.2f}x")
     print(f"floor: {flops / 1e9:.0f} GFLOP at {rate / 1e9:.0f} GFLOP/s (measured square matmul) = {floor:.2f} s; "
           f"batched / floor: {t_batched / floor:.1f}x")
-    cmd = f"`PYTHONPATH=. python benchmarks/modality_sweep.py --device {dev.type}" + (
-        f" --epochs {args.epochs}`" if args.epochs != 200 else "`")
+    given = " ".join(sys.argv[1:] if argv is None else argv)
+    if "--device" not in given:
+        given = f"--device {dev.type} {given}".strip()
+    cmd = f"`PYTHONPATH=. python benchmarks/modality_sweep.py {given}`"
     print("\nrow for benchmarks/RESULTS.md:")
     print(f"| {datetime.date.today()} | {name} | {cmd} | {t_batched:.1f} s | {t_loop:.1f} s | "
           f"{t_loop / t_batched:.2f}x | {floor:.2f} s ({flops / 1e9:.0f} GFLOP at {rate / 1e9:.0f} GFLOP/s) | "

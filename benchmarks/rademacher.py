@@ -87,8 +87,8 @@ def main() -> None:
           f"plain {n}x{n} matmul ceiling: {2 * n ** 3 / t_ceiling / 1e9:.1f} GFLOP/s")
     print(f"estimator / its matmul alone: {100 * t_mm / t_batched:.0f} % (target >= 80 %)")
     print("\nrow for benchmarks/RESULTS.md:")
-    print(f"| {datetime.date.today()} | {device}, float32 | `PYTHONPATH=. python benchmarks/rademacher.py --device {dev.type}` "
-          f"(m={args.m}, d={args.d}, {args.draws} draws) | {t_batched * 1e3:.1f} ms | {t_loop * 1e3:.1f} ms | "
+    print(f"| {datetime.date.today()} | {device}, float32 | `PYTHONPATH=. python benchmarks/rademacher.py --device {dev.type}"
+          f"{' --threads %d' % args.threads if args.threads else ''}` (m={args.m}, d={args.d}, {args.draws} draws) | {t_batched * 1e3:.1f} ms | {t_loop * 1e3:.1f} ms | "
           f"{t_loop / t_batched:.1f}x | {flops / t_batched / 1e9:.1f} | {flops / t_mm / 1e9:.1f} | "
           f"{100 * t_mm / t_batched:.0f} % | {2 * n ** 3 / t_ceiling / 1e9:.1f} |")
 

@@ -8,7 +8,8 @@ cd "$ROOT"
 scratch="$(mktemp -d)"
 trap 'rm -rf "$scratch"' EXIT
 export MMTHEORY_RESULTS_DIR="$scratch/results"
-export MMTHEORY_PROGRESS=0
+export TQDM_DISABLE=1       # tqdm's own switch: no progress bars in compared outputs
+export MMTHEORY_PROGRESS=0  # still read by mmtheory.data.cremad's own bar
 start=$(date +%s)
 python -m pytest tests notebooks --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg \
   --nbval-cell-timeout=900 -p no:cacheprovider "$@"

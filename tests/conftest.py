@@ -5,11 +5,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-import matplotlib
-import pytest
+os.environ.setdefault("TQDM_DISABLE", "1")  # tqdm's own switch; tqdm reads it when first imported
+os.environ.setdefault("MMTHEORY_PROGRESS", "0")  # still read by mmtheory.data.cremad's own bar
+
+import matplotlib  # noqa: E402
+import pytest  # noqa: E402
 
 matplotlib.use("Agg")
-os.environ.setdefault("MMTHEORY_PROGRESS", "0")
 
 ROOT = Path(__file__).resolve().parents[1]
 JB = Path(sys.executable).parent / "jupyter-book"
