@@ -122,9 +122,11 @@ def run_standin(world: AVStandin | None = None, *, n_train: int = 400, n_test: i
 
 
 #: The broken worlds of the OGM-GE claims: name -> what changes (see :func:`broken_worlds`).
+#: ``balanced``: no imbalance, audio and visual at the same input scale, so neither encoder learns faster;
+#: ``alpha0``: modulation off, OGM-GE with alpha = 0 (k = 1 for both encoders; the GE noise stays).
 BROKEN_WORLDS = {
-    "balanced": "no imbalance: audio and visual at the same input scale (1.0), so neither encoder learns faster",
-    "alpha0": "modulation off: OGM-GE with alpha = 0 (k = 1 for both encoders; the GE noise stays)",
+    "balanced": "audio and visual at equal input scale",
+    "alpha0": "OGM-GE with alpha = 0 (no modulation)",
 }
 
 
