@@ -28,7 +28,7 @@ def _fmt_time(entry: dict | None) -> str:
     return f"{t} on {entry['machine']}"
 
 
-def rerun_box(chapter: str, timings: dict[str, dict[str, dict]] | None = None) -> str:
+def rerun_box(chapter: str, timings: dict[str, dict[str, dict]] | None = None, build: dict | None = None) -> str:
     """MyST markdown of the re-run box of ``chapter`` (a notebook stem such as ``"08_ogm_imbalance"``).
 
     Parameters

@@ -4,11 +4,23 @@ Called by ``scripts/build.sh`` (which prepares the environment). Quick profile: 
 executed and then replaces ``notebooks/<name>.ipynb`` atomically (those outputs are committed and are
 what nbval compares against). Full profile: executed copies go to ``_runs/full/`` with a copy of the
 book sources, and the HTML to ``_runs/full/_build/html``. Claim records go to ``results/<profile>/``.
+
+Only what changed is executed. A chapter's cache key hashes its notebook's inputs (cell types and
+sources, not outputs), its papermill parameters, every file of the ``mmtheory`` package, the pinned
+versions (``constraints.txt``) and the data paths it reads from the environment; the scorecard's key
+also hashes the claim records it tabulates. A chapter whose key equals the one stored in
+``results/<profile>/build_cache.json`` by its last execution, and whose executed notebook exists, is
+not executed again (``--force`` executes everything). The others run in parallel (``--jobs``, default:
+the CPU count; each kernel pins torch to one thread), and the scorecard runs last. Each page's re-run
+box says whether its outputs were executed in this build or came from the cache.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
+import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -17,10 +29,13 @@ import tempfile
 import time
 from pathlib import Path
 
-import papermill as pm
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+CACHE_FILE = "build_cache.json"
+SCORECARD = "99_scorecard"
+#: Environment variables that change what a chapter computes (real-data paths).
+ENV_INPUTS = ("MMTHEORY_IEMOCAP", "MMTHEORY_CREMAD")
 
 
 def toc_files(toc: Path) -> list[str]:
@@ -40,9 +55,80 @@ def toc_files(toc: Path) -> list[str]:
     return out
 
 
-def execute(notebook: Path, output: Path, profile: str) -> float:
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def notebook_inputs_hash(path: Path) -> str:
+    """Hash of a notebook's cells (type and source), ignoring outputs, metadata and papermill's injected cell."""
+    nb = json.loads(Path(path).read_text(encoding="utf-8"))
+    cells = []
+    for cell in nb.get("cells", []):
+        if "injected-parameters" in cell.get("metadata", {}).get("tags", []):
+            continue
+        src = cell.get("source", "")
+        cells.append([cell.get("cell_type"), "".join(src) if isinstance(src, list) else src])
+    return _sha(json.dumps(cells, sort_keys=True).encode())
+
+
+def tree_hash(paths: list[Path], base: Path = ROOT) -> str:
+    """Hash of the names and bytes of every file under ``paths`` (folders walked, caches skipped)."""
+    h = hashlib.sha256()
+    files = []
+    for p in paths:
+        p = Path(p)
+        if p.is_dir():
+            files += [f for f in p.rglob("*") if f.is_file() and "__pycache__" not in f.parts and f.suffix != ".pyc"]
+        elif p.is_file():
+            files.append(p)
+    for f in sorted(files):
+        h.update(str(f.relative_to(base) if f.is_relative_to(base) else f).encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def params_for(profile: str) -> dict:
+    """Papermill parameters of every chapter under ``profile`` (the quick profile is the notebooks' default)."""
+    return {} if profile == "quick" else {"profile": profile}
+
+
+def cache_key(chapter: str, notebook: Path, profile: str, package: str, results: Path) -> str:
+    """The cache key of one chapter (see the module docstring); ``package``: :func:`tree_hash` of the package."""
+    parts = {"notebook": notebook_inputs_hash(notebook), "params": params_for(profile), "package": package,
+             "env": {k: os.environ.get(k) for k in ENV_INPUTS}}
+    if chapter == SCORECARD:
+        parts["claims"] = tree_hash([results / profile / "claims"], base=results)
+    return _sha(json.dumps(parts, sort_keys=True).encode())
+
+
+def package_hash() -> str:
+    """:func:`tree_hash` of the package and the pinned versions."""
+    return tree_hash([ROOT / "mmtheory", ROOT / "constraints.txt"])
+
+
+def load_cache(profile: str) -> dict:
+    """``{chapter: {"key", "executed", "seconds"}}`` stored by earlier builds of ``profile`` ({} if none)."""
+    path = ROOT / "results" / profile / CACHE_FILE
+    try:
+        return json.loads(path.read_text()) if path.exists() else {}
+    except json.JSONDecodeError:
+        print(f"[book] warning: {path} is not valid JSON; every chapter will be executed.", flush=True)
+        return {}
+
+
+def store_cache(profile: str, chapter: str, key: str, seconds: float) -> None:
+    """Record one chapter's key after a successful execution (atomic write)."""
+    from mmtheory._io import atomic_write_json
+
+    data = load_cache(profile)
+    data[chapter] = {"key": key, "executed": datetime.date.today().isoformat(), "seconds": round(seconds, 1)}
+    atomic_write_json(ROOT / "results" / profile / CACHE_FILE, dict(sorted(data.items())))
+
+
+def execute(notebook: Path, output: Path, profile: str, progress: bool = True) -> float:
     """Run one notebook with papermill into ``output`` (atomically); return seconds taken."""
-    params = {} if profile == "quick" else {"profile": profile}
+    import papermill as pm
+
+    params = params_for(profile)
     output.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(suffix=".ipynb", dir=output.parent, prefix=f".{output.stem}.")
     os.close(fd)
@@ -50,7 +136,7 @@ def execute(notebook: Path, output: Path, profile: str) -> float:
     try:
         pm.execute_notebook(
             str(notebook), tmp, parameters=params, kernel_name="python3", cwd=str(notebook.parent),
-            progress_bar=not os.environ.get("CI"), log_output=False,
+            progress_bar=progress and not os.environ.get("CI"), log_output=False,
         )
         os.replace(tmp, output)
     except BaseException:
@@ -82,18 +168,39 @@ def record_timing(profile: str, chapter: str, seconds: float) -> None:
     atomic_write_json(ROOT / "results" / key / "timings.json", data)
 
 
-def add_rerun_boxes(folder: Path) -> None:
+def build_states(notebooks: list[str], profile: str, run_dir: Path, executed: set[str]) -> dict[str, dict]:
+    """Per chapter, where its outputs come from: ``{"state": "executed" | "cache" | "stale", "date": ...}``.
+
+    ``executed``: the chapters run by this build; for the others, ``cache`` if the stored key still
+    matches the chapter's inputs, ``stale`` if not (a build with ``--skip-execute`` after a change).
+    """
+    cache, package, out = load_cache(profile), package_hash(), {}
+    for nb in notebooks:
+        chapter = Path(nb).name
+        entry = cache.get(chapter, {})
+        if chapter in executed:
+            state = "executed"
+        elif entry.get("key") == cache_key(chapter, run_dir / f"{nb}.ipynb", profile, package, ROOT / "results"):
+            state = "cache"
+        else:
+            state = "stale"
+        out[chapter] = {"state": state, "date": entry.get("executed")}
+    return out
+
+
+def add_rerun_boxes(folder: Path, states: dict[str, dict] | None = None) -> None:
     """Insert the re-run box under the title of every staged notebook (the committed ones stay as they are)."""
     import nbformat
 
     from mmtheory.book import load_timings, rerun_box
 
     timings = {k: load_timings(ROOT / "results", k) for k in ("quick", "full", "gpu-full")}
+    states = states or {}
     for path in sorted(folder.glob("*.ipynb")):
         nb = nbformat.read(path, as_version=4)
         first = nb.cells[0]
         title, _, rest = first.source.partition("\n")
-        box = nbformat.v4.new_markdown_cell(rerun_box(path.stem, timings))
+        box = nbformat.v4.new_markdown_cell(rerun_box(path.stem, timings, build=states.get(path.stem)))
         if first.cell_type == "markdown" and title.startswith("# ") and rest.strip():
             first.source = title  # the box goes right under the chapter title
             nb.cells[1:1] = [box, nbformat.v4.new_markdown_cell(rest.strip("\n"))]
@@ -102,14 +209,80 @@ def add_rerun_boxes(folder: Path) -> None:
         nbformat.write(nb, path)
 
 
+def execute_changed(notebooks: list[str], profile: str, run_dir: Path, *, jobs: int, force: bool,
+                    executed: set[str]) -> list[str]:
+    """Execute the chapters whose cache key changed, ``jobs`` at a time, the scorecard last.
+
+    Adds each executed chapter to ``executed``; returns the chapters that failed.
+    """
+    from concurrent.futures import ThreadPoolExecutor, as_completed
+
+    package, cache, results = package_hash(), load_cache(profile), ROOT / "results"
+
+    def needed(nb: str) -> tuple[bool, str]:
+        chapter, out = Path(nb).name, run_dir / f"{nb}.ipynb"
+        key = cache_key(chapter, ROOT / f"{nb}.ipynb", profile, package, results)
+        return force or not out.exists() or cache.get(chapter, {}).get("key") != key, key
+
+    def finish(nb: str, key: str, secs: float) -> None:
+        record_timing(profile, Path(nb).name, secs)
+        store_cache(profile, Path(nb).name, key, secs)
+        executed.add(Path(nb).name)
+        print(f"[book]     {nb} done in {secs:.0f} s", flush=True)
+
+    failed: list[str] = []
+    first = [nb for nb in notebooks if Path(nb).name != SCORECARD]
+    last = [nb for nb in notebooks if Path(nb).name == SCORECARD]
+    for stage in (first, last):
+        todo = []
+        for nb in stage:
+            run, key = needed(nb)
+            if run:
+                todo.append((nb, key))
+            else:
+                print(f"[book] {nb}: unchanged since its last execution, outputs taken from the cache", flush=True)
+        if not todo:
+            continue
+        print(f"[book] executing {len(todo)} chapter(s) with the {profile} profile, {min(jobs, len(todo))} at a time ...",
+              flush=True)
+        if jobs == 1 or len(todo) == 1:
+            for nb, key in todo:
+                try:
+                    finish(nb, key, execute(ROOT / f"{nb}.ipynb", run_dir / f"{nb}.ipynb", profile))
+                except Exception as exc:  # noqa: BLE001 - report every failing chapter, then stop
+                    print(f"[book] {nb} FAILED: {exc}", file=sys.stderr, flush=True)
+                    failed.append(nb)
+        else:
+            # threads suffice: each chapter runs in its own kernel process
+            with ThreadPoolExecutor(max_workers=min(jobs, len(todo))) as pool:
+                futures = {pool.submit(execute, ROOT / f"{nb}.ipynb", run_dir / f"{nb}.ipynb", profile, False): (nb, key)
+                           for nb, key in todo}
+                for fut in as_completed(futures):
+                    nb, key = futures[fut]
+                    try:
+                        finish(nb, key, fut.result())
+                    except Exception as exc:  # noqa: BLE001
+                        print(f"[book] {nb} FAILED: {exc}", file=sys.stderr, flush=True)
+                        failed.append(nb)
+        if failed:
+            break  # the scorecard would tabulate records of chapters that did not finish
+    return failed
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--profile", choices=["quick", "full"], default="quick")
     parser.add_argument("--skip-execute", action="store_true", help="build the HTML from the notebooks as they are")
     parser.add_argument("--out", default=None, help="folder for _build/ (default: the repository, or _runs/<profile>)")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+                        help="chapters executed at once (default: the CPU count)")
+    parser.add_argument("--force", action="store_true", help="execute every chapter, even unchanged ones")
     args = parser.parse_args(argv)
+    if args.jobs < 1:
+        parser.error(f"--jobs must be >= 1; got {args.jobs}.")
     os.environ["MMTHEORY_RESULTS_DIR"] = str(ROOT / "results")
-    os.environ["MMTHEORY_PROGRESS"] = "0"  # progress bars would land in the committed outputs
+    os.environ["TQDM_DISABLE"] = "1"  # tqdm's own switch: progress bars would land in the committed outputs
+    os.environ["MMTHEORY_PROGRESS"] = "0"  # still read by mmtheory.data.cremad's own bar
     files = toc_files(ROOT / "_toc.yml")
     notebooks = [f for f in files if f.startswith("notebooks/")]
     # Executed notebooks: in place for quick (committed), under _runs/<profile>/ otherwise.
@@ -118,12 +291,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.out:
         out_dir = Path(args.out).resolve()
     total = time.time()
+    executed: set[str] = set()
     if not args.skip_execute:
-        for i, nb in enumerate(notebooks, 1):
-            print(f"[book] ({i}/{len(notebooks)}) executing {nb}.ipynb with the {args.profile} profile ...", flush=True)
-            secs = execute(ROOT / f"{nb}.ipynb", run_dir / f"{nb}.ipynb", args.profile)
-            record_timing(args.profile, Path(nb).name, secs)
-            print(f"[book]     done in {secs:.0f} s", flush=True)
+        failed = execute_changed(notebooks, args.profile, run_dir, jobs=args.jobs, force=args.force, executed=executed)
+        if failed:
+            print(f"error: {len(failed)} chapter(s) failed: {', '.join(failed)}; see the messages above "
+                  "(fix the notebook or the package and run the build again: finished chapters are cached).",
+                  file=sys.stderr)
+            return 1
+    states = build_states(notebooks, args.profile, run_dir, executed)
     print("[book] building the HTML with Jupyter Book ...", flush=True)
     # Build from a clean copy of the book's sources only, so stray files in the checkout never reach the book.
     src = out_dir / "_build" / "source"
@@ -133,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
         shutil.copy2(ROOT / name, src / name)
     shutil.copytree(ROOT / "book", src / "book")
     shutil.copytree(run_dir / "notebooks", src / "notebooks", ignore=shutil.ignore_patterns(".*"))
-    add_rerun_boxes(src / "notebooks")
+    add_rerun_boxes(src / "notebooks", states)
     cmd = [str(Path(sys.executable).parent / "jupyter-book"), "build", str(src), "--path-output", str(out_dir),
            "--builder", "html", "-W", "--keep-going"]
     result = subprocess.run(cmd, cwd=ROOT)
