@@ -36,6 +36,9 @@ def rerun_box(chapter: str, timings: dict[str, dict[str, dict]] | None = None, b
     chapter : str
     timings : dict, optional
         ``{"quick": load_timings(..., "quick"), "full": ..., "gpu-full": ...}``.
+    build : dict, optional
+        Where this build took the page's outputs from (``scripts/build_book.py``):
+        ``{"state": "executed" | "cache" | "stale", "date": "YYYY-MM-DD" or None}``.
     """
     timings = timings or {}
     nb = f"notebooks/{chapter}.ipynb"
@@ -49,6 +52,14 @@ def rerun_box(chapter: str, timings: dict[str, dict[str, dict]] | None = None, b
     t_full = _fmt_time(timings.get("full", {}).get(chapter))
     t_gpu = _fmt_time(timings.get("gpu-full", {}).get(chapter))
     lines += [f"Time: quick {t_quick}; full {t_full}; full on a GPU {t_gpu}.", ""]
+    if build:
+        when = f" on {build['date']}" if build.get("date") else ""
+        lines += [{
+            "executed": "Outputs: executed in this build of the book.",
+            "cache": f"Outputs: from the build cache (notebook, parameters and package unchanged since executed{when}).",
+            "stale": f"Outputs: executed{when} with an earlier version of the notebook or package; not re-executed "
+                     "in this build.",
+        }.get(build.get("state"), f"Outputs: {build.get('state')}."), ""]
     prof = PROFILES.get(chapter)
     if prof:
         names = list(prof["quick"])
