@@ -43,15 +43,37 @@ def enumeration_check(n_problems: int = 20, *, n_draws: int = 4000, max_m: int =
 
 def complexity_by_m(
     m_values: Sequence[int], subsets: Sequence[Sequence[str]], *, w: float = 0.5, d_shared: int = 5,
-    d_private: int = 5, n_draws: int = 2000, seed: int = 0,
+    d_private: int = 5, n_draws: int = 2000, seed: int = 0, independent_draws: bool = True,
+    zero_modalities: Sequence[str] = (),
 ) -> pd.DataFrame:
-    """Late-fusion complexity (estimate, stderr, Jensen bound) on overlap-generator samples, by m and set."""
+    """Late-fusion complexity (estimate, stderr, Jensen bound) on overlap-generator samples, by m and set.
+
+    Parameters
+    ----------
+    independent_draws : bool
+        True: every set gets its own Rademacher signs, so the Monte Carlo errors of two sets are
+        independent and a growth must exceed them. False: all sets share the signs, which makes the
+        estimate grow with the set draw by draw (each modality adds a non-negative term), whatever the data.
+    zero_modalities : sequence of str
+        Views replaced by zeros (the broken world where adding those modalities adds nothing).
+
+    Returns
+    -------
+    DataFrame
+        ``m``, ``set``, ``n_modalities``, ``estimate``, ``stderr``, ``bound``.
+    """
     model = overlap_model(w, d_shared=d_shared, d_private=d_private, seed=seed)
+    unknown = [z for z in zero_modalities if z not in model.modalities]
+    if unknown:
+        raise ValueError(f"unknown modalities {unknown} in zero_modalities; valid names are {list(model.modalities)}.")
     rows = []
     for m in m_values:
-        views = model.sample(int(m), seed=seed + 1).views
-        for subset in subsets:
-            est = rad.late_fusion_rademacher(views, subset, n_draws=n_draws, seed=seed)
+        views = dict(model.sample(int(m), seed=seed + 1).views)
+        for z in zero_modalities:
+            views[z] = np.zeros_like(views[z])
+        for i, subset in enumerate(subsets):
+            draw_seed = seed + 1_000_003 * (i + 1) + int(m) if independent_draws else seed
+            est = rad.late_fusion_rademacher(views, subset, n_draws=n_draws, seed=draw_seed)
             rows.append(dict(m=int(m), set=set_label(subset), n_modalities=len(subset), estimate=est.value,
                              stderr=est.stderr, bound=rad.late_fusion_bound(views, subset)))
     return pd.DataFrame(rows)
