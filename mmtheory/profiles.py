@@ -43,9 +43,11 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     },
     "06_theorems": {
         "quick": dict(m_values=[25, 50, 100, 200, 400, 800, 1600, 3200], n_trials=50, d1=5, d2=40, kappa=0.3, noise=1.0,
-                      encoder_radius=1.0, head_radius=3.0, delta=0.1, n_draws=200, seed=0),
+                      encoder_radius=1.0, head_radius=3.0, delta=0.1, n_draws=200, tight_d2=8, tight_m_values=[4, 8, 16],
+                      seed=0),
         "full": dict(m_values=[25, 50, 100, 200, 400, 800, 1600, 3200, 6400, 12800, 25600], n_trials=1000, d1=5, d2=40,
-                     kappa=0.3, noise=1.0, encoder_radius=1.0, head_radius=3.0, delta=0.1, n_draws=2000, seed=0),
+                     kappa=0.3, noise=1.0, encoder_radius=1.0, head_radius=3.0, delta=0.1, n_draws=2000, tight_d2=8,
+                     tight_m_values=[4, 8, 16], seed=0),
     },
     "07_selection": {
         "quick": dict(m_values=[50, 200, 800, 3200], w_values=[0.0, 0.5, 1.0], n_trials=20, scales=[1.0, 0.25, 0.0],
@@ -67,7 +69,7 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
                      standin_seeds=list(range(10)), standin_epochs=100, seed=0),
     },
     "10_two_lenses": {
-        "quick": dict(fusions=["concat", "sum", "film", "gated"], seeds=[0, 1], n_train=400, n_test=3000, epochs=60,
+        "quick": dict(fusions=["concat", "sum", "film", "gated"], seeds=[0, 1, 2], n_train=400, n_test=3000, epochs=60,
                       lr=0.01, alpha=0.8, modulation_end=30, seed=0),
         "full": dict(fusions=["concat", "sum", "film", "gated"], seeds=list(range(10)), n_train=400, n_test=20000,
                      epochs=100, lr=0.01, alpha=0.8, modulation_end=50, seed=0),

@@ -171,3 +171,48 @@ def bound_summary(bounded: pd.DataFrame, delta: float) -> pd.DataFrame:
     out["thm1_allowed"] = delta / 2
     out["thm2_allowed"] = delta
     return out
+
+
+def tightness(bounded: pd.DataFrame) -> pd.DataFrame:
+    """Per m: mean left and right sides of both theorems and the tightness factor right / |left|.
+
+    Returns
+    -------
+    DataFrame
+        ``m``, ``thm1_lhs`` (mean r(M) - r(N)), ``thm1_rhs``, ``thm1_factor`` (rhs / |lhs|), ``thm2_lhs``
+        (mean eta(g_M)), ``thm2_rhs``, ``thm2_factor``. A factor of 1 is a tight bound.
+    """
+    out = bounded.groupby("m")[["thm1_lhs", "thm1_rhs", "thm2_lhs", "thm2_rhs"]].mean().reset_index()
+    for t in (1, 2):
+        lhs = out[f"thm{t}_lhs"].abs()
+        out[f"thm{t}_factor"] = out[f"thm{t}_rhs"] / lhs.where(lhs > 0)
+    return out[["m", "thm1_lhs", "thm1_rhs", "thm1_factor", "thm2_lhs", "thm2_rhs", "thm2_factor"]]
+
+
+def crossovers(bounded: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
+    """Where, in m, the larger set starts to win: observed, as gamma_S says, and as Theorem 1's bound says.
+
+    For each quantity q (``r_M - r_N``, ``gamma_S``, the bound ``thm1_rhs``), the smallest m from which the
+    paired t interval of q over training sets lies wholly below 0 at every larger m (None: never). A bound
+    can only *certify* that M wins where its right side is below 0.
+
+    Returns
+    -------
+    DataFrame
+        ``quantity``, ``crossover_m`` (int or None), ``min_upper`` (the smallest upper end of q's interval
+        over m: how close it came to certifying).
+    """
+    from mmtheory.checks import paired_interval
+
+    q = bounded.assign(diff=bounded["r_M"] - bounded["r_N"])
+    rows = []
+    for name, col in [("observed r(M) - r(N)", "diff"), ("gamma_S(M, N)", "gamma_S"), ("Theorem 1 right side", "thm1_rhs")]:
+        uppers, cross = {}, None
+        for m, g in q.groupby("m"):
+            uppers[int(m)] = paired_interval(g[col].to_numpy(), level)[2]
+        for m in sorted(uppers, reverse=True):
+            if not uppers[m] < 0:
+                break
+            cross = m
+        rows.append(dict(quantity=name, crossover_m=cross, min_upper=float(min(uppers.values()))))
+    return pd.DataFrame(rows).astype({"crossover_m": "Int64"})
