@@ -27,6 +27,7 @@ refused by :class:`CremadCache` (re-run ``prepare``; it resumes). Numpy only (no
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
 import re
@@ -221,77 +222,186 @@ def _discover(root: Path) -> tuple[list[str], list[str]]:
     return names, problems
 
 
+#: Clips per commit: their arrays are flushed, then their status is set and flushed (a kill redoes at most these).
+FLUSH_EVERY = 64
+_ARRAYS = ("spec.npy", "frames.npy", "n_frames.npy", "status.npy")
+
+
+def _step(name: str) -> None:
+    """A point between two steps of :func:`prepare`; a kill here leaves a cache that the next run completes.
+
+    A no-op: the fault-injection test replaces it to interrupt ``prepare`` at every step in turn.
+    """
+
+
+def _array_shapes(n: int, size: int, max_frames: int) -> dict:
+    return {"spec.npy": ((n, *SPEC_SHAPE), np.float16), "frames.npy": ((n, max_frames, size, size, 3), np.uint8),
+            "n_frames.npy": ((n,), np.int16), "status.npy": ((n,), np.int8)}
+
+
+def _resumable(cache: Path, config: dict, shapes: dict) -> str | None:
+    """``None`` if ``cache`` holds a complete set of arrays made for ``config``, else why not."""
+    try:
+        stored = json.loads((cache / "config.json").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return "no config.json (new cache, or an earlier run stopped while creating the arrays)"
+    except (OSError, ValueError) as exc:
+        return f"config.json is unreadable ({exc})"
+    if stored != config:
+        changed = sorted(k for k in set(stored) | set(config) if stored.get(k) != config.get(k))
+        return f"the settings or the clip list changed ({', '.join(changed)})"
+    for f, (shape, dtype) in shapes.items():
+        try:
+            arr = np.load(cache / f, mmap_mode="r")
+        except (OSError, ValueError) as exc:
+            return f"{f} is missing or damaged ({type(exc).__name__})"
+        if arr.shape != shape or arr.dtype != dtype:
+            return f"{f} has shape {arr.shape} {arr.dtype}, expected {shape} {np.dtype(dtype)}"
+    return None
+
+
+def _writable_folder(cache: Path) -> None:
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+    except PermissionError as exc:
+        raise PermissionError(f"cannot create the cache folder {cache}: {exc.strerror}. Choose a writable --cache "
+                              "folder (or fix its permissions).") from None
+    if not cache.is_dir():
+        raise NotADirectoryError(f"--cache {cache} exists and is not a folder; choose a folder.")
+    if not os.access(cache, os.W_OK | os.X_OK):
+        raise PermissionError(f"the cache folder {cache} is not writable; choose a writable --cache folder (or fix "
+                              "its permissions). Nothing was written.")
+
+
 def prepare(root: str | os.PathLike, cache: str | os.PathLike, *, size: int = 224, max_frames: int = 3,
             resume: bool = True, progress: bool | None = None,
             log: Callable[[str], None] = print) -> dict:
     """Preprocess a CREMA-D folder into a cache (see the module docstring). Returns the manifest.
 
-    Resumable: clips already done in an earlier, interrupted run with the same settings are kept.
-    A clip that cannot be read is reported (``manifest["failed"]``, and printed) and skipped.
+    Parameters
+    ----------
+    root, cache : path-like
+        The CREMA-D folder (``AudioWAV/``, ``VideoFlash/``) and the cache folder.
+    size : int
+        Frame side in pixels (>= 1).
+    max_frames : int
+        Frames kept per clip (>= 1).
+    resume : bool
+        Keep the clips an earlier run with the same settings finished (default).
+    progress : bool, optional
+        Progress bar: ``None`` follows tqdm's own settings (``TQDM_DISABLE=1`` turns it off).
+    log : callable
+        Where the report lines go.
+
+    Every step can be interrupted (a kill, an exception) and the next run completes the cache, in
+    any order of interruptions, ending with the same bytes as an uninterrupted run:
+
+    1. ``manifest.json`` (the mark of a complete cache) is removed first, and stale temporary files;
+    2. a new cache removes ``config.json`` *before* creating the arrays and writes it *after* them,
+       so a ``config.json`` always describes complete arrays; a resumed one is checked against the
+       settings and every array's shape;
+    3. clips are decoded in batches of :data:`FLUSH_EVERY`: the arrays are flushed, then the
+       batch's status is set and flushed;
+    4. a clip that cannot be read gets its error written to ``errors.json`` at once (atomically),
+       then status -1. Failed clips are retried on every resume (fixed files are picked up);
+    5. ``errors.json`` (the clips still failing) and then ``manifest.json`` are written last.
     """
     from tqdm import tqdm
 
+    from mmtheory._io import remove_stale_temporaries
+
+    for name, value, flag in (("size", size, "--size, frame side in pixels"),
+                              ("max_frames", max_frames, "--max-frames, frames kept per clip")):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{name} ({flag}) must be an integer >= 1; got {value!r}.")
+    size, max_frames = int(size), int(max_frames)
     root, cache = Path(root), Path(cache)
     names, problems = _discover(root)
-    config = {"format": "mmtheory-cremad-cache/1", "size": int(size), "max_frames": int(max_frames),
+    config = {"format": "mmtheory-cremad-cache/1", "size": size, "max_frames": max_frames,
               "sample_rate": SAMPLE_RATE, "seconds": SECONDS, "n_fft": N_FFT, "hop": HOP, "clips": names}
-    cache.mkdir(parents=True, exist_ok=True)
-    cfg_path = cache / "config.json"
+    _writable_folder(cache)
+    cfg_path, errors_path, manifest_path = cache / "config.json", cache / "errors.json", cache / "manifest.json"
     n = len(names)
-    shapes = {"spec.npy": ((n, *SPEC_SHAPE), np.float16), "frames.npy": ((n, max_frames, size, size, 3), np.uint8),
-              "n_frames.npy": ((n,), np.int16), "status.npy": ((n,), np.int8)}
-    fresh = not (resume and cfg_path.exists() and json.loads(cfg_path.read_text()) == config
-                 and all((cache / f).exists() for f in shapes))
-    if fresh:
-        (cache / "manifest.json").unlink(missing_ok=True)
-        arrays = {f: np.lib.format.open_memmap(cache / f, mode="w+", dtype=dt, shape=shp) for f, (shp, dt) in shapes.items()}
-        arrays["status.npy"][:] = 0
+    shapes = _array_shapes(n, size, max_frames)
+    why_not = _resumable(cache, config, shapes) if resume else "--no-resume"
+    manifest_path.unlink(missing_ok=True)
+    remove_stale_temporaries(cache)
+    _step("manifest removed")
+    if why_not is not None:
+        if resume and (cache / "config.json").exists():
+            log(f"[prepare] starting over in {cache}: {why_not}")
+        cfg_path.unlink(missing_ok=True)
+        errors_path.unlink(missing_ok=True)
+        _step("config removed")
+        for f, (shp, dt) in shapes.items():
+            arr = np.lib.format.open_memmap(cache / f, mode="w+", dtype=dt, shape=shp)  # zero-filled
+            arr.flush()
+            del arr
+            _step(f"created {f}")
         atomic_write_json(cfg_path, config)
-    else:
-        arrays = {f: np.load(cache / f, mmap_mode="r+") for f in shapes}
-    status, errors = arrays["status.npy"], {}
-    errors_path = cache / "errors.json"
-    if not fresh and errors_path.exists():
-        errors = json.loads(errors_path.read_text())
-    todo = [i for i in range(n) if status[i] == 0]
-    if not fresh:
-        log(f"[prepare] resuming: {n - len(todo)} of {n} clips already done")
-    disable = progress is False or (progress is None and (bool(os.environ.get("CI")) or os.environ.get("MMTHEORY_PROGRESS") == "0"))
-    for j, i in enumerate(tqdm(todo, desc="CREMA-D", unit="clip", disable=disable)):
+        _step("config written")
+    arrays = {f: np.load(cache / f, mmap_mode="r+") for f in shapes}
+    status = arrays["status.npy"]
+    try:
+        errors = json.loads(errors_path.read_text(encoding="utf-8")) if errors_path.exists() else {}
+        errors = errors if isinstance(errors, dict) else {}
+    except (OSError, ValueError):
+        errors = {}
+    todo = [i for i in range(n) if status[i] != 1]
+    if why_not is None:
+        retry = int(np.sum(status == -1))
+        log(f"[prepare] resuming: {n - len(todo)} of {n} clips already done"
+            + (f"; retrying {retry} that failed before" if retry else ""))
+    pending: list[int] = []
+
+    def commit() -> None:
+        for f in ("spec.npy", "frames.npy", "n_frames.npy"):
+            arrays[f].flush()
+        _step("arrays flushed")
+        for i in pending:
+            status[i] = 1
+        status.flush()
+        pending.clear()
+        _step("status flushed")
+
+    bar = {} if progress is None else {"disable": not progress}
+    for i in tqdm(todo, desc="CREMA-D", unit="clip", **bar):
         name = names[i]
         try:
             spec = log_spectrogram(load_audio(root / "AudioWAV" / f"{name}.wav"))
             frames = read_frames(root / "VideoFlash" / f"{name}.flv", size=size, max_frames=max_frames)
         except Exception as exc:  # a corrupt clip is reported and skipped, never silently
             errors[name] = f"{type(exc).__name__}: {exc}"
+            atomic_write_json(errors_path, errors)  # written as it happens: a kill does not lose it
+            _step("error written")
             status[i] = -1
+            status.flush()
+            _step("failure recorded")
             continue
         arrays["spec.npy"][i] = spec.astype(np.float16)
         arrays["frames.npy"][i, : len(frames)] = frames
         arrays["frames.npy"][i, len(frames):] = 0
         arrays["n_frames.npy"][i] = len(frames)
-        if (j + 1) % 64 == 0:
-            for f in ("spec.npy", "frames.npy", "n_frames.npy"):
-                arrays[f].flush()
-            status[i] = 1
-            status.flush()
-        else:
-            status[i] = 1
-    for a in arrays.values():
-        a.flush()
-    atomic_write_json(errors_path, errors)
-    ok = [names[i] for i in range(n) if status[i] == 1]
+        pending.append(i)
+        _step("clip decoded")
+        if len(pending) >= FLUSH_EVERY:
+            commit()
+    commit()
     failed = {names[i]: errors.get(names[i], "unknown error") for i in range(n) if status[i] == -1}
+    atomic_write_json(errors_path, failed)  # only the clips still failing
+    _step("errors written")
+    ok = [names[i] for i in range(n) if status[i] == 1]
     manifest = {"format": config["format"], "n_clips": n, "n_ok": len(ok), "failed": failed, "skipped": problems,
                 "size": size, "max_frames": max_frames, "spec_shape": list(SPEC_SHAPE)}
-    atomic_write_json(cache / "manifest.json", manifest)
+    del arrays, status
+    atomic_write_json(manifest_path, manifest)
     for name, why in list(failed.items())[:10]:
         log(f"[prepare] skipped {name}: {why}")
     for why in problems[:10]:
         log(f"[prepare] skipped {why}")
     extra = len(failed) + len(problems) - min(len(failed), 10) - min(len(problems), 10)
     if extra > 0:
-        log(f"[prepare] ... and {extra} more; see {cache / 'manifest.json'}")
+        log(f"[prepare] ... and {extra} more; see {manifest_path}")
     log(f"[prepare] {len(ok)} of {n} clips in {cache} ({len(failed)} unreadable, {len(problems)} incomplete or misnamed)")
     return manifest
 
@@ -324,17 +434,35 @@ class CremadCache:
         if not manifest.exists():
             raise CacheError(f"{self.path} is an incomplete cache (no manifest.json): `prepare` was interrupted. "
                              "Run `python -m mmtheory prepare cremad --root ... --cache ...` again; it resumes.")
-        self.manifest = json.loads(manifest.read_text())
-        config = json.loads((self.path / "config.json").read_text())
-        if config.get("format") != "mmtheory-cremad-cache/1":
-            raise CacheError(f"{self.path} is not an mmtheory CREMA-D cache (format {config.get('format')!r}).")
+        rerun = "Run `python -m mmtheory prepare cremad --root ... --cache ...` again to repair it."
+        try:
+            manifest_bytes = manifest.read_bytes()
+            config_bytes = (self.path / "config.json").read_bytes()
+            self.manifest = json.loads(manifest_bytes)
+            config = json.loads(config_bytes)
+        except (OSError, ValueError) as exc:
+            raise CacheError(f"{self.path}: cannot read the cache's manifest.json/config.json ({exc}). {rerun}") from None
+        if not isinstance(config, dict) or config.get("format") != "mmtheory-cremad-cache/1":
+            fmt = config.get("format") if isinstance(config, dict) else None
+            raise CacheError(f"{self.path} is not an mmtheory CREMA-D cache (format {fmt!r}).")
+        #: Identity of the cache's content (settings, clip list, which clips are usable): stored with every run.
+        self.identity = hashlib.sha256(config_bytes + b"\0" + manifest_bytes).hexdigest()[:16]
         self.names: list[str] = config["clips"]
         self.labels = np.array([parse_name(n).label for n in self.names], dtype=np.int64)
         self.actors = np.array([parse_name(n).actor for n in self.names], dtype=np.int64)
-        self.spec = np.load(self.path / "spec.npy", mmap_mode="r")
-        self.frames = np.load(self.path / "frames.npy", mmap_mode="r")
-        self.n_frames = np.load(self.path / "n_frames.npy")
-        self.ok = np.load(self.path / "status.npy") == 1
+        shapes = _array_shapes(len(self.names), int(config["size"]), int(config["max_frames"]))
+        try:
+            self.spec = np.load(self.path / "spec.npy", mmap_mode="r")
+            self.frames = np.load(self.path / "frames.npy", mmap_mode="r")
+            self.n_frames = np.load(self.path / "n_frames.npy")
+            self.ok = np.load(self.path / "status.npy") == 1
+        except (OSError, ValueError) as exc:
+            raise CacheError(f"{self.path}: an array of the cache is missing or damaged ({exc}). {rerun}") from None
+        got = {"spec.npy": self.spec.shape, "frames.npy": self.frames.shape, "n_frames.npy": self.n_frames.shape,
+               "status.npy": self.ok.shape}
+        bad = [f for f, (shape, _) in shapes.items() if got[f] != shape]
+        if bad:
+            raise CacheError(f"{self.path}: {bad} do not match config.json. {rerun}")
         self.size = int(config["size"])
 
     def __len__(self) -> int:

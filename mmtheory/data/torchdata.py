@@ -20,7 +20,9 @@ import torch
 from torch.nn import functional as F
 from torch.utils.data import Dataset
 
+from mmtheory._validation import check_positive_int
 from mmtheory.data.cremad import CremadCache
+from mmtheory.seeding import derive_seed
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -85,7 +87,7 @@ class CremadDataset(Dataset):
 
     def __getitem__(self, i: int):
         j = int(self.indices[i])
-        g = torch.Generator().manual_seed((self.seed * 1_000_003 + self.epoch) * 100_003 + j)
+        g = torch.Generator().manual_seed(derive_seed(self.seed, "item", self.epoch, j))
         nf = int(self.cache.n_frames[j])
         k = int(torch.randint(nf, (1,), generator=g)) if self.train else nf // 2
         frame = torch.from_numpy(np.array(self.cache.frames[j, k]))[None]
@@ -109,8 +111,7 @@ class CremadBatches:
                  device: torch.device | str = "cpu", preload: bool = False) -> None:
         self.cache = cache if isinstance(cache, CremadCache) else CremadCache(cache)
         self.indices = np.sort(np.asarray(indices, dtype=np.int64))
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1; got {batch_size}.")
+        batch_size = check_positive_int("batch_size", batch_size)
         self.batch_size, self.train, self.seed = batch_size, train, seed
         self.device = torch.device(device)
         self.preload = preload
@@ -141,8 +142,8 @@ class CremadBatches:
 
     def epoch(self, epoch: int):
         n = len(self.indices)
-        g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)  # order and frame choice (host)
-        g_dev = torch.Generator(device=self.device).manual_seed(self.seed * 1_000_003 + epoch)  # crops (device)
+        g = torch.Generator().manual_seed(derive_seed(self.seed, "batches-host", epoch))  # order, frame choice
+        g_dev = torch.Generator(device=self.device).manual_seed(derive_seed(self.seed, "batches-device", epoch))  # crops
         order = torch.randperm(n, generator=g).numpy() if self.train else np.arange(n)
         for i in range(0, n, self.batch_size):
             pos = order[i:i + self.batch_size]

@@ -2,32 +2,93 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
 import pandas as pd
 import torch
 
 from mmtheory._io import atomic_write_json
+from mmtheory._validation import check_positive_int
 from mmtheory.data import cremad
 from mmtheory.data.cremad import CremadCache
 from mmtheory.data.torchdata import CremadBatches
 from mmtheory.models.late_fusion import LateFusionClassifier, audio_visual_resnet18
 from mmtheory.models.resnet import AudioEncoder, VisualEncoder
 from mmtheory.papers import PENG_CREMAD
-from mmtheory.train.late_fusion import TrainConfig, TrainResult, fit
+from mmtheory.seeding import derive_seed
+from mmtheory.train.late_fusion import CheckpointError, TrainConfig, TrainResult, check_same_run, fit
 
 #: What each of our runs is compared with in the paper's table.
 PAPER_ROW = {"audio-only": "audio-only", "baseline": "concat baseline", "ogm-ge": "concat + OGM-GE"}
 
 
 def pick_device(device: str = "auto") -> torch.device:
-    """``"auto"``: CUDA if available, else CPU; otherwise the named device."""
+    """``"auto"``: CUDA if available, else CPU; otherwise the named device, checked to exist.
+
+    Raises
+    ------
+    ValueError
+        For a device name torch does not know, or a CUDA device this machine does not have (before
+        anything is built or written).
+    """
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"unknown device {device!r}; use auto, cpu, cuda or cuda:N.") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            build = f"CUDA {torch.version.cuda}" if torch.version.cuda else "a CPU-only build"
+            raise ValueError(f"--device {device}: no CUDA GPU is available here (torch {torch.__version__}, {build}). "
+                             "Use --device cpu (or auto), or install a CUDA build of torch on a GPU machine.")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s), "
+                             f"numbered 0..{torch.cuda.device_count() - 1}.")
+    elif dev.type != "cpu":
+        raise ValueError(f"--device {device}: only cpu and cuda devices are supported.")
+    return dev
+
+
+def default_runs_dir(profile: str, results_dir: str | os.PathLike | None = None) -> Path:
+    """Where the CREMA-D runs of a profile go by default: ``<results folder>/<profile>/runs/cremad``.
+
+    The results folder is resolved as the claim records' (``results_dir``, else
+    ``$MMTHEORY_RESULTS_DIR``, else ``results/`` of the checkout), never relative to the kernel's
+    working directory. ``results/*/runs/`` is git-ignored.
+    """
+    from mmtheory.claims import resolve_results_dir
+
+    return resolve_results_dir(results_dir).resolve() / profile / "runs" / "cremad"
+
+
+def run_settings(cache: CremadCache, modalities: Sequence[str] = ("audio", "visual"), fusion: str = "concat",
+                 width: int = 64, head_init: str = "xavier", batch_size: int = 64,
+                 split: str = "official") -> tuple[dict, np.ndarray, np.ndarray]:
+    """Every setting of a CREMA-D run outside :class:`TrainConfig`, and the split's cache indices.
+
+    Returns
+    -------
+    run : dict
+        ``modalities``, ``fusion`` (as built: ``concat`` for one modality), ``width``, ``head_init``,
+        ``batch_size``, ``split`` and the cache's identity (``cache``, ``n_train``, ``n_test``): stored
+        with the run, compared on resume and on reuse.
+    train, test : ndarray of int
+        Cache indices.
+    """
+    mods = tuple(modalities)
+    check_positive_int("width", width)
+    check_positive_int("batch_size", batch_size)
+    tr, te = cache.split("train", split), cache.split("test", split)
+    run = {"modalities": list(mods), "fusion": fusion if len(mods) > 1 else "concat", "width": int(width),
+           "head_init": head_init, "batch_size": int(batch_size), "split": split, "cache": cache.identity,
+           "n_train": int(len(tr)), "n_test": int(len(te))}
+    return run, tr, te
 
 
 def build_model(modalities: Sequence[str] = ("audio", "visual"), fusion: str = "concat", width: int = 64,
@@ -49,13 +110,18 @@ def train_cremad(cache: str | os.PathLike, out: str | os.PathLike, cfg: TrainCon
                  fusion: str = "concat", width: int = 64, batch_size: int = 64, split: str = "official",
                  device: str = "auto", preload: bool = False, resume: bool = False,
                  head_init: str = "xavier") -> TrainResult:
-    """Train one model on a prepared cache; writes checkpoint, history and summary into ``out``."""
+    """Train one model on a prepared cache; writes checkpoint, history and summary into ``out``.
+
+    Every setting (``cfg`` and :func:`run_settings`: model, batch size, split, cache identity) is
+    stored in the checkpoint and the summary; ``resume=True`` refuses any difference, naming it.
+    """
     cache = CremadCache(cache)
     dev = pick_device(device)
-    torch.manual_seed(cfg.seed)
-    model = build_model(modalities, fusion, width, head_init=head_init)
-    tr, te = cache.split("train", split), cache.split("test", split)
     mods = tuple(modalities)
+    run, tr, te = run_settings(cache, mods, fusion, width, head_init, batch_size, split)
+    cfg = dataclasses.replace(cfg, run={**cfg.run, **run}).validate()
+    torch.manual_seed(derive_seed(cfg.seed, "init"))  # model initialisation (host); GE noise has its own stream
+    model = build_model(modalities, fusion, width, head_init=head_init)
     train = _Only(CremadBatches(cache, tr, batch_size, train=True, seed=cfg.seed, device=dev, preload=preload), mods)
     test = _Only(CremadBatches(cache, te, 2 * batch_size, train=False, device=dev, preload=preload), mods)
     result = fit(model, train, test, cfg, device=dev, out_dir=out, resume=resume, desc=f"CREMA-D {cfg.method}")
@@ -90,22 +156,35 @@ PAPER_RUNS = {"audio-only": (("audio",), "baseline"), "visual-only": (("visual",
 
 def paper_runs(cache: str | os.PathLike, runs_dir: str | os.PathLike, *, epochs: int, lr: float = 1e-3,
                alpha: float = 0.8, modulation_end: int = 50, width: int = 64, batch_size: int = 64, seed: int = 0,
-               split: str = "official", device: str = "auto") -> dict[str, Path]:
+               split: str = "official", device: str = "auto", head_init: str = "xavier") -> dict[str, Path]:
     """Train (or finish, or reuse) the four runs of :data:`PAPER_RUNS`, each in ``runs_dir/<name>``.
 
-    A run whose history already has ``epochs`` epochs is reused; an interrupted one resumes from its
-    checkpoint. Returns ``{name: folder}`` for :func:`results_table`.
+    A finished run with exactly these settings (every one, see :func:`run_settings`) and ``epochs``
+    epochs is reused; an interrupted one, or one with fewer epochs, resumes from its checkpoint. A run
+    folder holding a run with other settings, or more epochs, is refused with a message naming the
+    difference (its history would otherwise be reported under the new settings). Returns
+    ``{name: folder}`` for :func:`results_table`.
     """
     dirs = {}
+    cache_obj = CremadCache(cache)
     for name, (mods, method) in PAPER_RUNS.items():
         folder = Path(runs_dir) / name
         dirs[name] = folder
-        history = folder / "history.json"
-        if (folder / "summary.json").exists() and history.exists() and len(json.loads(history.read_text())) >= epochs:
-            continue
         cfg = TrainConfig(method=method, epochs=epochs, lr=lr, alpha=alpha, ogm={"end_epoch": modulation_end}, seed=seed)
-        train_cremad(cache, folder, cfg, modalities=mods, width=width, batch_size=batch_size, split=split,
-                     device=device, resume=(folder / "checkpoint.pt").exists())
+        summary = folder / "summary.json"
+        if summary.exists():
+            run, _, _ = run_settings(cache_obj, mods, "concat", width, head_init, batch_size, split)
+            try:
+                stored = json.loads(summary.read_text())
+                done = len(json.loads((folder / "history.json").read_text()))
+            except (OSError, ValueError) as exc:
+                raise CheckpointError(f"{folder} holds an unreadable run ({exc}); delete the folder to train it "
+                                      "again.") from None
+            check_same_run(stored.get("config"), dataclasses.replace(cfg, run=run), summary, done=done)
+            if done == epochs:
+                continue
+        train_cremad(cache_obj.path, folder, cfg, modalities=mods, width=width, batch_size=batch_size, split=split,
+                     device=device, resume=(folder / "checkpoint.pt").exists(), head_init=head_init)
     return dirs
 
 

@@ -23,7 +23,8 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm import tqdm
 
-from mmtheory._io import atomic_write_json, atomic_write_text
+from mmtheory._io import atomic_open, atomic_write_json, atomic_write_text
+from mmtheory.seeding import derive_seed
 from mmtheory.train import distributed as mmdist
 from mmtheory.train.batched import progress_disabled
 from mmtheory.train.ogm import OGMGE
@@ -67,7 +68,7 @@ class TensorBatches:
     def epoch(self, epoch: int):
         n = len(self.y)
         if self.shuffle:
-            g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+            g = torch.Generator().manual_seed(derive_seed(self.seed, "shuffle", epoch))
             order = torch.randperm(n, generator=g).to(self.y.device)
         else:
             order = torch.arange(n, device=self.y.device)
@@ -94,17 +95,45 @@ class TrainConfig:
     save_best: bool = True  # also keep best.pt, the weights of the best test epoch (the official script's choice)
     amp: bool | None = None  # bf16 autocast; None = on for CUDA
     channels_last: bool | None = None  # None = on for CUDA
+    #: Everything else the run's numbers depend on, set by the caller (model: modalities, fusion, width,
+    #: head init; data: split, batch size, cache identity...). Stored in the checkpoint and the summary
+    #: and compared on resume like every other field.
+    run: dict = field(default_factory=dict)
 
     def validate(self) -> "TrainConfig":
+        """Check every field; one ``ValueError`` naming the field and the accepted values."""
         if self.method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}; got {self.method!r}.")
         if self.optimizer not in ("sgd", "adam"):
             raise ValueError(f"optimizer must be 'sgd' or 'adam'; got {self.optimizer!r}.")
-        if not (isinstance(self.epochs, int) and self.epochs >= 1):
-            raise ValueError(f"epochs must be an integer >= 1; got {self.epochs!r}.")
-        if not (self.lr > 0 and math.isfinite(self.lr)):
-            raise ValueError(f"lr must be a positive number; got {self.lr!r}.")
+        _int_at_least("epochs", self.epochs, 1, "training epochs")
+        _int_at_least("lr_step", self.lr_step, 1, "the StepLR period in epochs (--lr-step)")
+        _int_at_least("seed", self.seed, 0, "the run's seed")
+        for name, low, high, what in (("lr", 0.0, math.inf, "a positive learning rate"),
+                                      ("lr_gamma", 0.0, math.inf, "a positive StepLR factor (--lr-gamma)")):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not (low < value < high):
+                raise ValueError(f"{name} must be {what}; got {value!r}.")
+        for name, high in (("momentum", 1.0), ("weight_decay", math.inf), ("alpha", math.inf)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not (0 <= value < high):
+                raise ValueError(f"{name} must be a finite number >= 0{' and < 1' if high == 1 else ''}; got {value!r}.")
+        for name in ("amp", "channels_last"):
+            if getattr(self, name) not in (None, True, False):
+                raise ValueError(f"{name} must be True, False or None (auto); got {getattr(self, name)!r}.")
+        if not isinstance(self.ogm, dict) or not isinstance(self.run, dict):
+            raise ValueError("ogm and run must be dicts of settings.")
+        try:
+            json.dumps({"ogm": self.ogm, "run": self.run}, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"ogm and run settings must be plain JSON values (they are stored with the run): {exc}.") from None
         return self
+
+
+def _int_at_least(name: str, value, low: int, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ValueError(f"{name} ({what}) must be an integer >= {low}; got {value!r}.")
+    return value
 
 
 @dataclass
@@ -176,10 +205,103 @@ def _checkpoint_path(folder: Path) -> Path:
 
 
 def _save_checkpoint(folder: Path, state: dict, name: str = "checkpoint.pt") -> None:
-    path = folder / name
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    with atomic_open(folder / name, "wb") as fh:  # fsync, umask, rename: a kill keeps the previous one
+        torch.save(state, fh)
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be read, or that belongs to a run with other settings."""
+
+
+#: What a resumable checkpoint holds.
+CHECKPOINT_KEYS = ("model", "optimizer", "scheduler", "generator", "torch_rng", "ogm", "history", "epoch", "config")
+
+
+def load_checkpoint(path: str | os.PathLike, map_location=None) -> dict:
+    """Read a checkpoint written by :func:`fit` (``torch.load(weights_only=True)``: tensors and builtins only).
+
+    Raises
+    ------
+    CheckpointError
+        If the file is empty, truncated, random bytes, or lacks a field of :data:`CHECKPOINT_KEYS`,
+        with one message saying what to do.
+    """
+    path = Path(path)
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except OSError:
+        raise
+    except Exception as exc:  # zero bytes, truncated zip, random data, a pickle of forbidden objects...
+        first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
+        raise CheckpointError(
+            f"{path} is not a readable checkpoint ({type(exc).__name__}: {first}). It is empty, truncated or not "
+            "written by mmtheory: delete it (or use a new --out folder) to start the run over.") from None
+    missing = [k for k in CHECKPOINT_KEYS if k not in state] if isinstance(state, dict) else list(CHECKPOINT_KEYS)
+    if missing:
+        raise CheckpointError(f"{path} is not an mmtheory training checkpoint (missing {missing}); delete it or use "
+                              "a new --out folder.")
+    return state
+
+
+def setting_differences(old: dict | None, new: dict) -> list[str]:
+    """The settings (``"batch_size"``, ``"ogm.alpha"``...) that differ between two stored run configs.
+
+    ``epochs`` (a finished run may be extended) and ``save_best`` (only whether best.pt is kept) may
+    differ; every other setting, including those of ``run``, must be equal.
+    """
+    if not isinstance(old, dict):
+        return ["(the stored run has no settings)"]
+    a, b = _flat(old), _flat(new)
+    out = []
+    for key in sorted(set(a) | set(b)):
+        if key in _MAY_CHANGE:
+            continue
+        if a.get(key, "<unset>") != b.get(key, "<unset>"):
+            out.append(f"{key} was {a.get(key, '<unset>')!r}, now {b.get(key, '<unset>')!r}")
+    return out
+
+
+_MAY_CHANGE = ("epochs", "save_best")
+
+
+def _flat(config: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in config.items():
+        if isinstance(v, dict) and k in ("ogm", "run"):
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}" if prefix != "run." else k] = v
+    return out
+
+
+def check_same_run(old: dict | None, cfg: TrainConfig, where: str | os.PathLike, done: int | None = None) -> None:
+    """Refuse to continue (or reuse) the run stored at ``where`` with other settings than ``cfg``.
+
+    Parameters
+    ----------
+    old : dict or None
+        The stored config (checkpoint's ``config`` or summary's).
+    cfg : TrainConfig
+        The settings asked for now.
+    where : path-like
+        The file, for the message.
+    done : int, optional
+        Epochs the stored run has done: ``cfg.epochs`` below it is refused.
+
+    Raises
+    ------
+    CheckpointError
+        Naming every setting that differs, or the epochs.
+    """
+    diff = setting_differences(old, _config_dict(cfg))
+    if diff:
+        raise CheckpointError(
+            f"{where} belongs to a run with other settings: {'; '.join(diff)}. A run continues only with the settings "
+            "it was started with (history from one setting would be recorded under another): pass the same settings, "
+            "or use a new --out folder.")
+    if done is not None and cfg.epochs < done:
+        raise CheckpointError(f"{where}: the run has already done {done} epochs; epochs={cfg.epochs} is below that. "
+                              f"Pass --epochs {done} or more to continue it, or use a new --out folder.")
 
 
 def fit(model: nn.Module, train: Batches, test: Batches, cfg: TrainConfig, *, device: torch.device | str | None = None,
@@ -225,7 +347,7 @@ def fit(model: nn.Module, train: Batches, test: Batches, cfg: TrainConfig, *, de
     else:
         opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=cfg.lr_step, gamma=cfg.lr_gamma)
-    gen = torch.Generator(device=device).manual_seed(cfg.seed)
+    gen = torch.Generator(device=device).manual_seed(derive_seed(cfg.seed, "ge-noise"))  # never the init seed
     ogm = make_ogm(model, cfg, gen)
     net = mmdist.wrap_model(model, dist, device) if ddp else model
     train = mmdist.shard(train, dist)
@@ -236,10 +358,8 @@ def fit(model: nn.Module, train: Batches, test: Batches, cfg: TrainConfig, *, de
         folder.mkdir(parents=True, exist_ok=True)
         ckpt = _checkpoint_path(folder)
         if resume and ckpt.exists():
-            state = torch.load(ckpt, map_location=device, weights_only=True)
-            if _same_run(state.get("config")) != _same_run(_config_dict(cfg)):
-                raise ValueError(f"{ckpt} was written with other settings ({state.get('config')}); "
-                                 "resume with the same settings, or use a new --out folder.")
+            state = load_checkpoint(ckpt, map_location=device)
+            check_same_run(state["config"], cfg, ckpt, done=int(state["epoch"]) + 1)
             model.load_state_dict(state["model"])
             opt.load_state_dict(state["optimizer"])
             sched.load_state_dict(state["scheduler"])
@@ -343,11 +463,6 @@ def _with_last(iterable):
 
 def _steps(ogm: OGMGE | None) -> pd.DataFrame:
     return ogm.history_frame() if ogm is not None else pd.DataFrame()
-
-
-def _same_run(config: dict | None) -> dict | None:
-    """Settings that must match to resume (``epochs`` may grow: a finished run can be extended)."""
-    return None if config is None else {k: v for k, v in config.items() if k != "epochs"}
 
 
 def _config_dict(cfg: TrainConfig) -> dict:
