@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Run the whole test suite: unit tests, then every notebook re-executed and compared by nbval.
+# Run the whole test suite: unit tests and every notebook re-executed and compared by nbval, on all cores.
 #   bash scripts/test.sh [extra pytest arguments]
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/_env.sh"
@@ -11,6 +11,10 @@ export MMTHEORY_RESULTS_DIR="$scratch/results"
 export TQDM_DISABLE=1       # tqdm's own switch: no progress bars in compared outputs
 export MMTHEORY_PROGRESS=0  # still read by mmtheory.data.cremad's own bar
 start=$(date +%s)
+# Both cores: pytest-xdist, one worker per core; --dist loadfile keeps every notebook (all its cells)
+# and every test file on one worker. MMTHEORY_TEST_WORKERS=1 runs everything in one process.
+workers="${MMTHEORY_TEST_WORKERS:-auto}"
+if [ "$workers" = "1" ]; then par=(); else par=(-n "$workers" --dist loadfile); fi
 python -m pytest tests notebooks --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg \
-  --nbval-cell-timeout=900 -p no:cacheprovider "$@"
+  --nbval-cell-timeout=900 -p no:cacheprovider ${par[@]+"${par[@]}"} "$@"
 echo "[test] whole suite took $(( $(date +%s) - start )) s"

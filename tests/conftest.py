@@ -13,6 +13,11 @@ import pytest  # noqa: E402
 
 matplotlib.use("Agg")
 
+if os.environ.get("PYTEST_XDIST_WORKER"):  # share the cores between the workers instead of oversubscribing
+    import torch  # noqa: E402
+
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))))
+
 ROOT = Path(__file__).resolve().parents[1]
 JB = Path(sys.executable).parent / "jupyter-book"
 
@@ -20,12 +25,28 @@ JB = Path(sys.executable).parent / "jupyter-book"
 @pytest.fixture(scope="session")
 def built_book(tmp_path_factory):
     """Run the book command's HTML step (``scripts/build_book.py --skip-execute``) into a temporary
-    folder; return ``(html_dir, completed_process)``."""
+    folder; return ``(html_dir, completed_process)``. Under pytest-xdist the workers share one build
+    (the first to ask builds it under a file lock, the others reuse it)."""
     if not JB.exists():
         pytest.skip("jupyter-book is not installed in this environment")
-    out = tmp_path_factory.mktemp("book")
-    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "build_book.py"), "--skip-execute", "--out", str(out)],
-                          capture_output=True, text=True, cwd=ROOT)
+    import json
+
+    from filelock import FileLock
+
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent  # the folder every worker's base temp lives in
+    out, done = shared / "book", shared / "book.json"
+    with FileLock(str(shared / "book.lock")):
+        if done.exists():
+            rec = json.loads(done.read_text())
+            proc = subprocess.CompletedProcess(rec["args"], rec["returncode"], rec["stdout"], rec["stderr"])
+        else:
+            out.mkdir(exist_ok=True)
+            proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "build_book.py"), "--skip-execute", "--out",
+                                   str(out)], capture_output=True, text=True, cwd=ROOT)
+            done.write_text(json.dumps({"args": proc.args, "returncode": proc.returncode, "stdout": proc.stdout,
+                                        "stderr": proc.stderr}))
     return out / "_build" / "html", proc
 
 
