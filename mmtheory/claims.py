@@ -273,8 +273,34 @@ def load_records(profile: str = "quick", results_dir: str | os.PathLike | None =
             rec = json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as exc:
             raise ValueError(f"claim record {path} is not valid JSON ({exc}); delete it and re-run its chapter.") from None
-        if rec.get("id") in CLAIMS and rec.get("status") in STATUSES:
-            out[rec["id"]] = rec
+        if rec.get("id") not in CLAIMS:
+            continue  # a record of a claim no longer in the registry: not shown
+        if rec.get("status") not in STATUSES:
+            raise ValueError(f"claim record {path} has status {rec.get('status')!r}, not one of {list(STATUSES)}; "
+                             "delete it and re-run its chapter.")
+        out[rec["id"]] = rec
+    return out
+
+
+def claim_records(profile: str = "quick", results_dir: str | os.PathLike | None = None) -> list[dict[str, Any]]:
+    """Every registered claim with its whole record (``python -m mmtheory claims --json``).
+
+    One dict per claim of :data:`CLAIMS`, in registry order: the catalogue entry (statement, paper's
+    value, chapter, ...) joined with everything the chapter recorded (status, our value, margin and
+    units, interval and how it was made, the broken world tried and its status, reason, details,
+    profile, data and every parameter of the run). A claim without a record has status
+    ``"not yet run"`` and empty fields.
+    """
+    records = load_records(profile, results_dir)
+    out = []
+    for cid, claim in CLAIMS.items():
+        rec = records.get(cid)
+        base = dict(id=cid, status="not yet run", ours="", margin=None, units="", interval=None, interval_method="",
+                    variant="", variant_status="", reason="", details={}, profile=profile, data="", detail="",
+                    params={}, version="")
+        base.update(rec or {})
+        out.append(dict(base, paper=claim.paper, section=claim.section, statement=claim.statement,
+                        paper_value=claim.paper_value, chapter=claim.chapter))
     return out
 
 

@@ -11,13 +11,15 @@ from typing import Sequence
 def _cmd_claims(args: argparse.Namespace) -> int:
     from mmtheory import claims
 
+    if args.json or args.format == "json":  # every record whole: status, ours, margin, interval, variant, params
+        print(json.dumps(claims.claim_records(args.profile, args.results_dir), indent=2, default=str))
+        return 0
     card = claims.scorecard(args.profile, args.results_dir)
-    if args.format == "json":
-        print(json.dumps(card.to_dict(orient="records"), indent=2))
-    elif args.format == "csv":
+    if args.format == "csv":
         card.to_csv(sys.stdout, index=False)
     else:
-        cols = ["id", "paper_value", "ours", "status"] if not args.wide else list(card.columns)
+        cols = (["id", "status", "margin", "units", "variant", "variant_status", "ours"] if not args.wide
+                else list(card.columns))
         with __import__("pandas").option_context("display.max_colwidth", 60, "display.width", 200):
             print(card[cols].to_string(index=False))
         counts = card["status"].value_counts()
@@ -79,6 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results-dir", default=None, help="results folder (default: $MMTHEORY_RESULTS_DIR or results/)")
     p.add_argument("--format", default="table", choices=["table", "csv", "json"])
     p.add_argument("--wide", action="store_true", help="show every column in table format")
+    p.add_argument("--json", action="store_true",
+                   help="print every claim's whole record as JSON (id, status, ours, margin, interval, broken world "
+                        "tried and its status, reason, profile, data, every parameter of the run)")
     p.set_defaults(func=_cmd_claims)
     p = sub.add_parser("profiles", help="list the chapters' run profiles and their settings")
     p.add_argument("chapter", nargs="?", help="one chapter (default: all)")

@@ -104,3 +104,35 @@ def test_every_chapter_has_both_profiles_with_same_keys():
     for chapter, profiles in PROFILES.items():
         assert set(profiles) == {"quick", "full"}, chapter
         assert set(profiles["quick"]) == set(profiles["full"]), chapter
+
+
+def test_cli_claims_json_prints_every_record_whole(results_tmp, capsys):
+    from mmtheory.checks import Verdict, against_broken_world
+
+    v = Verdict("holds", ours="+3.1 points", margin=1.25, reason="interval above 0", units="points",
+                interval=(1.25, 5.0), interval_method="95% paired t over 3")
+    v = against_broken_world(v, Verdict("differs", ours="", margin=2.0, reason="below"), "labels shuffled")
+    params = settings("08_ogm_imbalance", "quick")
+    claims.record("P22-standin-ogmge", v, profile="quick", params=params, data="stand-in")
+    assert main(["claims", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["id"] for r in rows] == list(claims.CLAIMS)
+    rec = next(r for r in rows if r["id"] == "P22-standin-ogmge")
+    assert rec["status"] == "holds" and rec["ours"] == "+3.1 points" and rec["margin"] == 1.25
+    assert rec["interval"] == [1.25, 5.0] and rec["variant"] == "labels shuffled" and rec["variant_status"] == "differs"
+    assert rec["profile"] == "quick" and rec["data"] == "stand-in" and rec["params"]["seeds"] == params["seeds"]
+    assert rec["chapter"] == "08_ogm_imbalance" and rec["statement"]
+    other = next(r for r in rows if r["id"] == "H21-thm1")
+    assert other["status"] == "not yet run" and other["params"] == {}
+    # the table leads with id, status, margin and the broken world
+    assert main(["claims"]) == 0
+    header = capsys.readouterr().out.splitlines()[0].split()
+    assert header[:4] == ["id", "status", "margin", "units"]
+
+
+def test_record_with_a_bad_status_names_the_file(results_tmp):
+    folder = results_tmp / "quick" / "claims"
+    folder.mkdir(parents=True)
+    (folder / "H21-syn-w1.json").write_text(json.dumps({"id": "H21-syn-w1", "status": "maybe"}))
+    with pytest.raises(ValueError, match="H21-syn-w1.json has status 'maybe'"):
+        claims.load_records("quick")
