@@ -50,11 +50,12 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
                      tight_m_values=[4, 8, 16], seed=0),
     },
     "07_selection": {
-        "quick": dict(m_values=[50, 200, 800, 3200], w_values=[0.0, 0.5, 1.0], n_trials=20, scales=[1.0, 0.25, 0.0],
-                      kappa=0.3, encoder_radius=1.0, head_radius=3.0, n_draws=200, seed=0),
+        "quick": dict(m_values=[50, 200, 800, 3200], w_values=[0.0, 0.5, 1.0], n_trials=20,
+                      scales=[2.0, 1.0, 0.5, 0.25, 0.1, 0.0], tune_trials=10, val_fraction=0.3, kappa=0.3,
+                      encoder_radius=1.0, head_radius=3.0, n_draws=200, seed=0),
         "full": dict(m_values=[50, 100, 200, 400, 800, 1600, 3200, 6400, 12800], w_values=[0.0, 0.25, 0.5, 0.75, 1.0],
-                     n_trials=200, scales=[1.0, 0.5, 0.25, 0.1, 0.0], kappa=0.3, encoder_radius=1.0, head_radius=3.0,
-                     n_draws=1000, seed=0),
+                     n_trials=200, scales=[2.0, 1.0, 0.5, 0.25, 0.1, 0.0], tune_trials=100, val_fraction=0.3, kappa=0.3,
+                     encoder_radius=1.0, head_radius=3.0, n_draws=1000, seed=0),
     },
     "08_ogm_imbalance": {
         "quick": dict(n_train=400, n_test=3000, seeds=[0, 1, 2], epochs=60, lr=0.01, batch_size=64, alpha=0.8,
