@@ -1,0 +1,266 @@
+"""Grids: TOML spec and its errors, hashed run folders, skip/resume/new-run rules, .npz views, a 2-worker Dask
+LocalCluster equal to the in-process grid, and a worker killed mid-run (every run recorded exactly once)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import dask
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from mmtheory import sweep
+from mmtheory.data import arrays
+
+VOLATILE = ["attempts", "seconds"]
+
+
+def _npz(path: Path, n: int = 120, **overrides) -> Path:
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, n)
+    a = rng.standard_normal((n, 4)) + y[:, None]
+    b = rng.standard_normal((n, 3)) * 3 + 0.3 * y[:, None]
+    arrs = {"a": a.astype(np.float32), "b": b.astype(np.float32), "labels": y, "train_mask": np.arange(n) % 4 != 0}
+    arrs.update(overrides)
+    np.savez(path, **{k: v for k, v in arrs.items() if v is not None})
+    return path
+
+
+def _sweep_spec(npz: Path, out: Path, **fixed) -> dict:
+    return {"experiment": "modality_sweep", "name": "tiny", "out": str(out), "data": {"npz": str(npz)},
+            "fixed": {"epochs": 3, "hidden": 8, "batch_size": 64, "refit_epochs": 2, **fixed},
+            "axes": {"set": ["a", "a+b"], "seed": [0, 1]}}
+
+
+@pytest.fixture
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+# ------------------------------------------------------------------------------------------- the spec
+
+
+def test_toml_spec_expands_crossing_the_axes(tmp_path):
+    _npz(tmp_path / "d.npz")
+    (tmp_path / "grid.toml").write_text('experiment = "modality_sweep"\nout = "runs"\n[data]\nnpz = "d.npz"\n'
+                                        '[fixed]\nepochs = 2\n[axes]\nset = ["a", "b", "a+b"]\nratio = [0.5, 1.0]\n')
+    spec = sweep.load_spec(tmp_path / "grid.toml")
+    runs = sweep.expand(spec)
+    assert len(runs) == 6 and runs[0] == {"epochs": 2, "set": "a", "ratio": 0.5} and runs[1]["ratio"] == 1.0
+    assert spec.resolve(spec.out) == tmp_path / "runs"
+    ids = {sweep.run_id(spec.experiment, s, "fp") for s in runs}
+    assert len(ids) == 6
+    # a changed setting, or changed data, is a new run; the same settings in another order are the same run
+    s = runs[0]
+    assert sweep.run_id("modality_sweep", s, "fp") == sweep.run_id("modality_sweep", dict(reversed(s.items())), "fp")
+    assert sweep.run_id("modality_sweep", {**s, "epochs": 3}, "fp") != sweep.run_id("modality_sweep", s, "fp")
+    assert sweep.run_id("modality_sweep", s, "other data") != sweep.run_id("modality_sweep", s, "fp")
+
+
+@pytest.mark.parametrize("spec, match", [
+    ({"fixed": {}}, "'experiment' is missing"),
+    ({"experiment": "nope"}, "unknown experiment"),
+    ({"experiment": "modality_sweep", "axis": {}}, "unknown key"),
+    ({"experiment": "modality_sweep", "axes": {"set": "a"}}, "non-empty list"),
+    ({"experiment": "modality_sweep", "axes": {"set": [["a", "b"]]}}, "text\\+audio"),
+    ({"experiment": "modality_sweep", "axes": {"set": ["a"], "seed": [0, 0]}}, "repeats"),
+    ({"experiment": "modality_sweep", "fixed": {"set": "a"}, "axes": {"set": ["b"]}}, "both"),
+    ({"experiment": "modality_sweep", "axes": {"set": ["a"], "epoch": [1]}}, "takes no setting.*'epoch'"),
+    ({"experiment": "modality_sweep", "axes": {"seed": [1]}}, "needs setting.*'set'"),
+    ({"experiment": "standin", "axes": {"seed": [1]}}, "needs setting.*'method'"),
+])
+def test_bad_specs_get_one_clear_message(spec, match):
+    with pytest.raises(ValueError, match=match):
+        sweep.parse_spec(spec)
+
+
+def test_bad_toml_and_missing_files(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no such grid file"):
+        sweep.load_spec(tmp_path / "none.toml")
+    (tmp_path / "bad.toml").write_text("experiment = \n")
+    with pytest.raises(ValueError, match="not valid TOML"):
+        sweep.load_spec(tmp_path / "bad.toml")
+    spec = sweep.parse_spec({"experiment": "modality_sweep", "axes": {"set": ["a"]}, "data": {}}, base=tmp_path)
+    with pytest.raises(ValueError, match="exactly one of npz"):
+        sweep.load_data(spec)
+    with pytest.raises(ValueError, match="no output folder"):
+        sweep.run_grid(spec)
+    with pytest.raises(ValueError, match="'local:N'"):
+        with sweep.connect("local:two"):
+            pass
+    with pytest.raises(ValueError, match="needs a Dask scheduler"):
+        with sweep.connect(None, workers=2):
+            pass
+
+
+# ------------------------------------------------------------------------------------------ npz views
+
+
+def test_npz_views_round_trip_and_default_split(tmp_path):
+    v = arrays.load_npz(_npz(tmp_path / "d.npz"))
+    assert v.modalities == ("a", "b") and v.views["a"].dtype == np.float32 and v.labels.dtype == np.int64
+    assert v.train_mask.sum() == 90 and "its train_mask" in v.source
+    v2 = arrays.load_npz(_npz(tmp_path / "e.npz", train_mask=None), ["b"], test_fraction=0.25, split_seed=3)
+    assert v2.modalities == ("b",) and (~v2.train_mask).sum() == 30 and "held out" in v2.source
+    np.testing.assert_array_equal(v2.train_mask, arrays.holdout_mask(120, 0.25, 3))
+
+
+@pytest.mark.parametrize("overrides, keep, match", [
+    ({"labels": None}, None, "no 'labels' array"),
+    ({}, ["c"], "no modality array.*'c'"),
+    ({"b": np.zeros((119, 3))}, None, "mismatched rows.*'b': 119"),
+    ({"a": np.where(np.eye(120, 4) > 0, np.nan, 0.0)}, None, "NaN or infinite values in 4 row"),
+    ({"a": np.zeros(120)}, None, "must be 2-D"),
+    ({"labels": np.full(120, 0.5)}, None, "integer class indices"),
+    ({"labels": -np.ones(120, dtype=int)}, None, ">= 0"),
+    ({"train_mask": np.ones(120, dtype=bool)}, None, "both training"),
+    ({"train_mask": np.ones(120)}, None, "must be boolean"),
+    ({"a": None, "b": None}, None, "holds no modality array"),
+])
+def test_npz_errors_say_what_is_wrong(tmp_path, overrides, keep, match):
+    path = _npz(tmp_path / "d.npz", **overrides)
+    with pytest.raises(ValueError, match=match):
+        arrays.load_npz(path, keep)
+
+
+def test_npz_missing_file_and_not_an_archive(tmp_path):
+    with pytest.raises(FileNotFoundError, match="np.savez"):
+        arrays.load_npz(tmp_path / "none.npz")
+    np.save(tmp_path / "one.npy", np.zeros(3))
+    with pytest.raises(ValueError, match="single array"):
+        arrays.load_npz(tmp_path / "one.npy")
+    (tmp_path / "junk.npz").write_text("not a zip")
+    with pytest.raises(ValueError, match="not a readable .npz"):
+        arrays.load_npz(tmp_path / "junk.npz")
+
+
+# --------------------------------------------------------------------------------- run folders, resume
+
+
+def test_grid_skips_finished_runs_resumes_interrupted_ones_and_changed_settings_are_new(tmp_path, monkeypatch,
+                                                                                         one_thread):
+    npz = _npz(tmp_path / "d.npz")
+    ref = sweep.run_grid(_sweep_spec(npz, tmp_path / "ref"), log=None)
+    assert len(ref) == 4 and ref["run_id"].is_unique
+    assert {"run_id", "set", "seed", "epochs", "hidden", "test_acc", "eta_hat", "attempts"} <= set(ref.columns)
+    csv = pd.read_csv(tmp_path / "ref" / sweep.RESULTS_CSV)
+    assert list(csv.columns) == list(ref.columns) and len(csv) == 4
+    # interrupted at the third run (a crash of the whole process), then run again
+    real, calls = sweep.EXPERIMENTS["modality_sweep"], []
+
+    def crash_third(settings, data, work):
+        calls.append(settings)
+        (work / "partial.txt").write_text("half done")
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real[0](settings, data, work)
+
+    monkeypatch.setitem(sweep.EXPERIMENTS, "modality_sweep", (crash_third, real[1], real[2]))
+    out = tmp_path / "runs"
+    with pytest.raises(KeyboardInterrupt):
+        sweep.run_grid(_sweep_spec(npz, out), log=None)
+    status = [sweep.run_status(out / rid) for rid in ref["run_id"]]
+    assert status == ["finished", "finished", "unfinished", "new"]
+    monkeypatch.setitem(sweep.EXPERIMENTS, "modality_sweep", real)
+    finished = {rid: (out / rid / "result.json").stat().st_mtime_ns for rid in ref["run_id"][:2]}
+    logs = []
+    again = sweep.run_grid(_sweep_spec(npz, out), log=logs.append)
+    assert "4 runs, 2 finished, 1 to resume, 1 new" in logs[0]
+    assert {rid: (out / rid / "result.json").stat().st_mtime_ns for rid in finished} == finished  # not rerun
+    assert list(again["attempts"]) == [1, 1, 2, 1]
+    assert not (out / ref["run_id"][2] / "work" / "partial.txt").exists()  # restarted cleanly
+    pd.testing.assert_frame_equal(again.drop(columns=VOLATILE), ref.drop(columns=VOLATILE))
+    # a third time: nothing runs; a changed setting: four new runs beside the old ones
+    assert sweep.run_grid(_sweep_spec(npz, out), log=logs.append)["attempts"].tolist() == [1, 1, 2, 1]
+    assert "4 finished, 0 to resume, 0 new" in logs[-1]
+    changed = sweep.run_grid(_sweep_spec(npz, out, epochs=4), log=None)
+    assert set(changed["run_id"]).isdisjoint(ref["run_id"])
+    assert len(sweep.read_results(out)) == 8
+    # a changed data file is new runs too
+    _npz(npz, n=124)
+    assert set(sweep.run_grid(_sweep_spec(npz, tmp_path / "ref"), log=None)["run_id"]).isdisjoint(ref["run_id"])
+
+
+def test_failed_runs_are_reported_and_retried_on_the_next_call(tmp_path, monkeypatch):
+    real = sweep.EXPERIMENTS["modality_sweep"]
+
+    def fail(settings, data, work):
+        raise FloatingPointError("boom")
+
+    npz = _npz(tmp_path / "d.npz")
+    monkeypatch.setitem(sweep.EXPERIMENTS, "modality_sweep", (fail, real[1], real[2]))
+    with pytest.raises(RuntimeError, match="4 of 4 runs failed.*FloatingPointError: boom.*run the grid again"):
+        sweep.run_grid(_sweep_spec(npz, tmp_path / "r"), log=None)
+    monkeypatch.setitem(sweep.EXPERIMENTS, "modality_sweep", real)
+    assert sweep.run_grid(_sweep_spec(npz, tmp_path / "r", epochs=1), log=None)["attempts"].tolist() == [1] * 4
+
+
+# ------------------------------------------------------------------------------------------------ Dask
+
+
+def _kill_first_started_worker(out: Path, killed: list, stop: threading.Event) -> None:
+    """Kill (SIGKILL) the worker process running the first run seen started and unfinished."""
+    while not stop.is_set():
+        for attempts in out.glob("*/attempts.jsonl"):
+            if not (attempts.parent / "result.json").exists():
+                lines = attempts.read_text().splitlines()
+                if lines:
+                    pid = json.loads(lines[0])["pid"]
+                    os.kill(pid, signal.SIGKILL)
+                    killed.append((attempts.parent.name, pid))
+                    return
+        time.sleep(0.02)
+
+
+def test_local_cluster_equals_in_process_and_survives_a_killed_worker(tmp_path, one_thread):
+    npz = _npz(tmp_path / "d.npz")
+    small, slow = _sweep_spec(npz, tmp_path / "in"), _sweep_spec(npz, tmp_path / "slow-in", epochs=100)
+    inproc, slow_ref = sweep.run_grid(small, log=None), sweep.run_grid(slow, log=None)  # runs of about 1 s
+    logs = []
+    # workers forked from this process (already warm) instead of spawned: the same code, seconds sooner
+    with dask.config.set({"distributed.worker.multiprocessing-method": "fork"}), \
+            sweep.connect("local:2", log=logs.append) as client:
+        assert "2 worker(s), dashboard http" in logs[0]
+        dask_ = sweep.run_grid({**small, "out": str(tmp_path / "dask")}, scheduler=client, log=None)
+        pd.testing.assert_frame_equal(dask_.drop(columns=VOLATILE), inproc.drop(columns=VOLATILE))
+        # a worker killed mid-run: the grid completes, every run exactly once, the same results
+        out, killed, stop = tmp_path / "kill", [], threading.Event()
+        watcher = threading.Thread(target=_kill_first_started_worker, args=(out, killed, stop))
+        watcher.start()
+        try:
+            table = sweep.run_grid({**slow, "out": str(out)}, scheduler=client, log=None)
+        finally:
+            stop.set()
+            watcher.join()
+        assert killed, "no worker was killed: the check would be vacuous"
+        assert len(table) == 4 and table["run_id"].is_unique and set(table["run_id"]) == set(slow_ref["run_id"])
+        # exactly one run was interrupted (the one the killed worker was running) and restarted once
+        restarted = table.loc[table["attempts"] > 1, "run_id"].tolist()
+        assert len(restarted) == 1 and table["attempts"].max() == 2, table[["run_id", "attempts"]]
+        first = json.loads((out / restarted[0] / "attempts.jsonl").read_text().splitlines()[0])
+        assert first["pid"] == killed[0][1]
+        assert sorted(p.name for p in out.iterdir() if p.is_dir()) == sorted(table["run_id"])
+        pd.testing.assert_frame_equal(table.drop(columns=VOLATILE), slow_ref.drop(columns=VOLATILE))
+        # map_runs: the same function over keyword sets, shared data scattered once
+        got = sweep.map_runs(_affine, [dict(x=1.0), dict(x=2.0)], scheduler=client, shared={"w": np.arange(3.0)},
+                             log=None)
+    assert got == sweep.map_runs(_affine, [dict(x=1.0), dict(x=2.0)], shared={"w": np.arange(3.0)}) == [3.0, 6.0]
+
+
+def _affine(x: float, w: np.ndarray) -> float:
+    return float(x * w.sum())
+
+
+def test_map_runs_rejects_a_keyword_given_twice():
+    with pytest.raises(ValueError, match="both in shared and per call"):
+        sweep.map_runs(_affine, [dict(x=1.0, w=1)], shared={"w": np.arange(3.0)})
