@@ -51,3 +51,37 @@ def test_gamma_on_overlap_zero_at_full_overlap():
     df = gamma_on_overlap((1.0, 0.5), d_shared=2, d_private=2, n_train=50)
     assert bool(df.loc[df["w"] == 1.0, "exactly_zero"].iloc[0])
     assert float(df.loc[df["w"] == 0.5, "gamma_S"].iloc[0]) < 0
+
+
+def test_overlap_trained_narrow_encoders_learn():
+    """Encoders narrower than a view: training keeps the valuable directions, a random init does not."""
+    kw = dict(d_shared=2, d_private=4, n_train=80, hidden=4, batch_size=20, seeds=[0, 1])
+    trained = overlap_trained([0.2, 1.0], epochs=30, **kw)
+    untrained = overlap_trained([0.2, 1.0], epochs=0, **kw)
+    assert set(trained["seed"]) == {0, 1} and len(trained) == 2 * 4 * 2
+    from mmtheory.experiments.synthetic import trained_vs_closed
+
+    cells = trained_vs_closed(trained, untrained, d_private=4).set_index(["set", "w"])
+    # m1 alone at w = 0.2 must squeeze 6 latent directions into 4: the best loses 2 of weight 0.2^2.
+    cell = cells.loc[("m1", 0.2)]
+    assert cell["eta_trained"] >= cell["eta_closed_form"] - 1e-9
+    assert cell["eta_untrained"] > cell["eta_trained"] + 0.05
+    assert cell["eta_trained"] == pytest.approx(cell["eta_closed_form"] + 2 * 0.2**2, abs=0.05)
+    np.testing.assert_allclose(cells.xs(1.0, level="w")["eta_trained"], 0.0, atol=1e-6)
+    with pytest.raises(ValueError, match="epochs"):
+        overlap_trained([0.5], epochs=-1, **kw)
+
+
+def test_best_eta_by_subset_and_broken_target():
+    from mmtheory.data.synthetic import overlap_model
+    from mmtheory.experiments.synthetic import best_eta_by_subset
+
+    model = overlap_model(0.5, d_shared=2, d_private=3)
+    best = best_eta_by_subset(model)
+    assert len(best) == 15 and best.loc[best["size"] == 4, "eta_best"].abs().max() < 1e-9
+    flat = best_eta_by_subset(overlap_model(0.5, d_shared=2, d_private=3, private_in_target=False))
+    assert flat["eta_best"].abs().max() < 1e-9  # the broken target needs no private block
+    with pytest.raises(ValueError, match="encoder"):
+        best_eta_by_subset(model, encoder="max")
+    no_erm = overlap_table([0.5], d_shared=2, d_private=3, erm=False)
+    assert no_erm["eta_erm"].isna().all()

@@ -78,11 +78,21 @@ def by_construction(verdict: Verdict, why: str) -> Verdict:
 
 def _rate_verdict(k: int, n: int, *, allowed: float, what: str, ours: str, level: float = 0.95,
                   details: dict | None = None) -> Verdict:
-    """holds when the whole interval of k/n is <= allowed, differs when wholly above, else inconclusive."""
+    """holds when the whole interval of k/n is <= allowed, differs when wholly above, else inconclusive.
+
+    ``allowed = 0`` ("never") is a universal claim: one event refutes it (differs, margin k/n), and with
+    no event it holds with margin 1/n (one event in n would flip it); no sample can do better.
+    """
     lo, hi = binomial_interval(k, n, level)
     common = dict(ours=ours, units="frequency", interval=(lo, hi),
                   interval_method=f"{level:.0%} Clopper-Pearson over {n}",
                   details=dict(details or {}, events=int(k), trials=int(n), allowed=float(allowed)))
+    if allowed == 0:
+        if k == 0:
+            return Verdict("holds", margin=1.0 / n, reason=f"{what}: none in {n} (rate below {hi:.3g} at {level:.0%})",
+                           **common)
+        return Verdict("differs", margin=k / n, reason=f"{what}: {k}/{n}, interval [{lo:.3g}, {hi:.3g}]; "
+                                                       "one case refutes a claim about every sample", **common)
     if hi <= allowed:
         return Verdict("holds", margin=allowed - hi,
                        reason=f"{what}: {k}/{n}, interval [{lo:.3g}, {hi:.3g}] within {allowed:g}", **common)
@@ -394,9 +404,10 @@ def check_bound(bounded: pd.DataFrame, theorem: int, delta: float, level: float 
     by_m = bounded.assign(fail=fail).groupby("m").agg(k=("fail", "sum"), n=("fail", "size"),
                                                        lhs=(lhs, lambda v: float(np.abs(v.mean()))),
                                                        rhs=(rhs, "mean"))
-    tight = float((by_m["rhs"] / by_m["lhs"].where(by_m["lhs"] > 0)).min())
-    ours = (f"failures {int(fail.sum())}/{len(fail)} (allowed {allowed:g}); right side >= {tight:.3g}x |left side| "
-            f"(means per m)")
+    factor = float((by_m["rhs"] / by_m["lhs"].where(by_m["lhs"] > 0)).min())
+    tight = factor if math.isfinite(factor) else None
+    ours = (f"failures {int(fail.sum())}/{len(fail)} (allowed {allowed:g}); right side >= "
+            + (f"{tight:.3g}x |left side| (means per m)" if tight is not None else "|left side| (left side 0)"))
     details = dict(tightness=tight, failures_by_m={int(m): int(k) for m, k in by_m["k"].items()})
     for m, row in by_m.iterrows():  # one m clearly above the allowance decides "differs"
         lo_m, _ = binomial_interval(int(row["k"]), int(row["n"]), level)
