@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import pickle
 import sys
 from typing import Sequence
 
@@ -143,6 +144,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     try:
         return int(args.func(args))
-    except (ValueError, KeyError, FileNotFoundError, FileExistsError, RuntimeError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print("interrupted; files written so far are complete (re-run with the same command to continue, "
+              "--resume for training).", file=sys.stderr)
+        return 130
+    except (ValueError, KeyError, RuntimeError, OSError, pickle.UnpicklingError, EOFError) as exc:
+        print(f"error: {_one_line(exc)}", file=sys.stderr)
         return 2
+
+
+def _one_line(exc: BaseException) -> str:
+    """One line saying what is wrong and what to do, for any error the commands can meet."""
+    if isinstance(exc, OSError) and not str(exc).startswith(("cannot", "the ", "no ", "--")) and exc.strerror:
+        where = f" {exc.filename}" if exc.filename else ""
+        hint = {PermissionError: "choose a folder you can write to, or fix its permissions",
+                IsADirectoryError: "give a file, not a folder", NotADirectoryError: "give a folder",
+                FileNotFoundError: "check the path"}.get(type(exc), "check the path and the disk")
+        text = f"{exc.strerror}:{where} ({hint})"
+    elif isinstance(exc, (pickle.UnpicklingError, EOFError)):
+        text = f"a file could not be unpickled ({type(exc).__name__}: {exc}); it is damaged or not what was expected"
+    elif isinstance(exc, KeyError):
+        text = f"missing entry {exc}"
+    else:
+        text = str(exc)
+    return " ".join(text.split())

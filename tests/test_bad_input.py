@@ -124,3 +124,181 @@ def test_crafted_pickle_through_load_is_one_clear_error(tmp_path):
     path.write_bytes(pickle.dumps((CRAFTED["object dtype, flags cleared, bytes read as pointers"][0],) * 9, protocol=2))
     with pytest.raises(iemocap.UnsafePickleError, match="refusing to unpickle the numpy dtype 'O8'"):
         iemocap.load(path)
+
+
+# ----------------------------------------------------------------------------------------------------
+# 2. Checkpoints, resumes with changed settings, bad settings (CREMA-D training)
+# ----------------------------------------------------------------------------------------------------
+
+import dataclasses
+import json
+import os
+import shutil
+
+import torch
+
+from mmtheory.data import cremad
+from mmtheory.experiments.cremad import paper_runs, train_cremad
+from mmtheory.train.late_fusion import CheckpointError, TrainConfig
+
+_RUN = dict(modalities=("audio", "visual"), fusion="concat", width=4, batch_size=4, split="actors", device="cpu")
+
+
+def _cfg(**kw) -> TrainConfig:
+    base = dict(method="ogm-ge", epochs=2, lr=1e-2, lr_step=70, alpha=0.8, ogm={"end_epoch": 1}, seed=0)
+    return TrainConfig(**{**base, **kw})
+
+
+def _snapshot(folder: Path) -> dict:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A tiny prepared cache and one finished 2-epoch run on it."""
+    base = tmp_path_factory.mktemp("bad-input")
+    clips = [n for n, _ in cremad.official_split("train")[:4]] + [n for n, _ in cremad.official_split("test")[:4]]
+    root = cremad.write_tiny_dataset(base / "CREMA-D", clips)  # both splits can be built from it
+    cremad.prepare(root, base / "cache", size=16, max_frames=2, progress=False, log=lambda s: None)
+    train_cremad(base / "cache", base / "run", _cfg(), **_RUN)
+    return base
+
+
+def _copy_run(trained, tmp_path) -> Path:
+    out = tmp_path / "run"
+    shutil.copytree(trained / "run", out)
+    return out
+
+
+def _other_cache(trained, tmp_path) -> Path:
+    """The same clips prepared again, one clip fewer usable: another cache identity."""
+    cache = tmp_path / "cache2"
+    shutil.copytree(trained / "cache", cache)
+    manifest = json.loads((cache / "manifest.json").read_text())
+    manifest["skipped"] = manifest["skipped"] + ["9999_XXX_ANG_XX: no video"]
+    (cache / "manifest.json").write_text(json.dumps(manifest))
+    return cache
+
+
+RESUME_CHANGES = {  # name: (TrainConfig changes, train_cremad changes, what the message names)
+    "batch size": ({}, {"batch_size": 2}, "batch_size was 4, now 2"),
+    "split": ({}, {"split": "official"}, "split was 'actors', now 'official'"),
+    "width": ({}, {"width": 8}, "width was 4, now 8"),
+    "fusion": ({}, {"fusion": "sum"}, "fusion was 'concat', now 'sum'"),
+    "modalities": ({"method": "baseline"}, {"modalities": ("audio",)}, r"modalities was \['audio', 'visual'\], now \['audio'\]"),
+    "head init": ({}, {"head_init": "torch"}, "head_init was 'xavier', now 'torch'"),
+    "learning rate": ({"lr": 1e-3}, {}, "lr was 0.01, now 0.001"),
+    "OGM alpha": ({"alpha": 0.5}, {}, "alpha was 0.8, now 0.5"),
+    "OGM modulation end": ({"ogm": {"end_epoch": 2}}, {}, "ogm.end_epoch was 1, now 2"),
+    "method": ({"method": "baseline"}, {}, "method was 'ogm-ge', now 'baseline'"),
+    "seed": ({"seed": 1}, {}, "seed was 0, now 1"),
+    "optimizer": ({"optimizer": "adam"}, {}, "optimizer was 'sgd', now 'adam'"),
+    "StepLR period": ({"lr_step": 5}, {}, "lr_step was 70, now 5"),
+    "cache identity": ({}, {"cache": "other"}, "cache was '[0-9a-f]{16}', now '[0-9a-f]{16}'"),
+    "epochs below those done": ({"epochs": 1}, {}, "already done 2 epochs; epochs=1 is below that"),
+}
+
+
+@pytest.mark.parametrize("case", list(RESUME_CHANGES))
+def test_resume_with_a_changed_setting_is_refused_naming_it(trained, tmp_path, case):
+    cfg_kw, run_kw, message = RESUME_CHANGES[case]
+    out = _copy_run(trained, tmp_path)
+    before = _snapshot(out)
+    cache = _other_cache(trained, tmp_path) if run_kw.pop("cache", None) else trained / "cache"
+    with pytest.raises(CheckpointError, match=message):
+        train_cremad(cache, out, _cfg(**cfg_kw), **{**_RUN, **run_kw}, resume=True)
+    assert _snapshot(out) == before  # nothing written
+
+
+def test_resume_with_the_same_settings_extends_the_run(trained, tmp_path):
+    out = _copy_run(trained, tmp_path)
+    train_cremad(trained / "cache", out, _cfg(epochs=3), **_RUN, resume=True)
+    history = json.loads((out / "history.json").read_text())
+    summary = json.loads((out / "summary.json").read_text())
+    assert len(history) == 3 and summary["config"]["run"]["batch_size"] == 4 and summary["config"]["epochs"] == 3
+
+
+def test_reused_paper_runs_refuse_other_settings(trained, tmp_path):
+    kw = dict(epochs=1, width=4, batch_size=4, split="actors", device="cpu")
+    dirs = paper_runs(trained / "cache", tmp_path / "runs", **kw)
+    before = {k: _snapshot(d) for k, d in dirs.items()}
+    with pytest.raises(CheckpointError, match="batch_size was 4, now 2"):
+        paper_runs(trained / "cache", tmp_path / "runs", **{**kw, "batch_size": 2})
+    with pytest.raises(CheckpointError, match="already done 1 epochs; epochs=0|must be an integer >= 1"):
+        paper_runs(trained / "cache", tmp_path / "runs", **{**kw, "epochs": 0})
+    assert {k: _snapshot(d) for k, d in dirs.items()} == before
+
+
+def _truncated(data: bytes) -> bytes:
+    return data[: len(data) // 2]
+
+
+CHECKPOINTS = {
+    "zero bytes": (lambda data: b"", "is not a readable checkpoint"),
+    "truncated": (_truncated, "is not a readable checkpoint"),
+    "random bytes": (lambda data: np.random.default_rng(0).bytes(4096), "is not a readable checkpoint"),
+    "a pickle that runs code": (lambda data: pickle.dumps(_R(os.system, ("echo pwned",))), "is not a readable checkpoint"),
+    "a tensor file, not a run": (None, r"not an mmtheory training checkpoint \(missing"),
+}
+
+
+@pytest.mark.parametrize("case", list(CHECKPOINTS))
+def test_bad_checkpoint_is_one_clear_error(trained, tmp_path, case):
+    damage, message = CHECKPOINTS[case]
+    out = _copy_run(trained, tmp_path)
+    ckpt = out / "checkpoint.pt"
+    if damage is None:
+        torch.save({"model": {"w": torch.zeros(2)}}, ckpt)
+    else:
+        ckpt.write_bytes(damage(ckpt.read_bytes()))
+    before = _snapshot(out)
+    with pytest.raises(CheckpointError, match=message):
+        train_cremad(trained / "cache", out, _cfg(epochs=3), **_RUN, resume=True)
+    assert _snapshot(out) == before
+    # the command line prints one line, no traceback
+    from mmtheory.cli import main
+
+    proc = subprocess.run([sys.executable, "-m", "mmtheory", "train", "cremad", "--cache", str(trained / "cache"),
+                           "--out", str(out), "--width", "4", "--batch-size", "4", "--split", "actors", "--epochs", "3",
+                           "--resume", "--device", "cpu"], capture_output=True, text=True, cwd=ROOT,
+                          env=dict(os.environ, TQDM_DISABLE="1"))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.startswith("error: ") and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert main is not None
+
+
+SETTINGS = {  # command line -> the one message
+    "--lr-step 0": (["train", "--lr-step", "0"], r"lr_step \(--lr-step, the StepLR period in epochs\) must be an integer >= 1; got 0"),
+    "--epochs 0": (["train", "--epochs", "0"], r"epochs \(--epochs\) must be an integer >= 1; got 0"),
+    "--lr -1": (["train", "--lr", "-1"], "lr must be a positive learning rate; got -1.0"),
+    "--lr nan": (["train", "--lr", "nan"], "lr must be a positive learning rate; got nan"),
+    "--alpha -0.5": (["train", "--alpha", "-0.5"], "alpha must be a finite number >= 0; got -0.5"),
+    "--device cuda without a GPU": (["train", "--device", "cuda"], "--device cuda: no CUDA GPU is available here"),
+    "--device tpu": (["train", "--device", "tpu"], "unknown device 'tpu'"),
+    "--batch-size 0": (["train", "--batch-size", "0"], "batch_size must be an integer >= 1, got 0"),
+    "--width 0": (["train", "--width", "0"], "width must be an integer >= 1, got 0"),
+    "--max-frames 0": (["prepare", "--max-frames", "0"], r"max_frames \(--max-frames, frames kept per clip\) must be an integer >= 1; got 0"),
+    "--size 0": (["prepare", "--size", "0"], r"size \(--size, frame side in pixels\) must be an integer >= 1; got 0"),
+    "--size -3": (["prepare", "--size", "-3"], r"size \(--size, frame side in pixels\) must be an integer >= 1; got -3"),
+}
+
+
+@pytest.mark.parametrize("case", list(SETTINGS))
+def test_bad_setting_is_refused_up_front(trained, tmp_path, case, capsys):
+    import torch.cuda
+
+    if "cuda" in case and torch.cuda.is_available():
+        pytest.skip("this machine has a GPU: --device cuda is valid here")
+    from mmtheory.cli import main
+
+    args, message = SETTINGS[case]
+    if args[0] == "train":
+        argv = ["train", "cremad", "--cache", str(trained / "cache"), "--out", str(tmp_path / "out"), "--width", "4",
+                "--batch-size", "4", "--split", "actors", "--epochs", "1", "--device", "cpu"] + args[1:]
+    else:
+        argv = ["prepare", "cremad", "--root", str(trained / "CREMA-D"), "--cache", str(tmp_path / "out")] + args[1:]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and len(err.strip().splitlines()) == 1, err
+    assert __import__("re").search(message, err), err
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())  # nothing written

@@ -115,8 +115,9 @@ def train_cremad(cache: str | os.PathLike, out: str | os.PathLike, cfg: TrainCon
     Every setting (``cfg`` and :func:`run_settings`: model, batch size, split, cache identity) is
     stored in the checkpoint and the summary; ``resume=True`` refuses any difference, naming it.
     """
-    cache = CremadCache(cache)
+    cfg.validate()  # bad settings and devices are refused before anything is read or built
     dev = pick_device(device)
+    cache = CremadCache(cache)
     mods = tuple(modalities)
     run, tr, te = run_settings(cache, mods, fusion, width, head_init, batch_size, split)
     cfg = dataclasses.replace(cfg, run={**cfg.run, **run}).validate()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import warnings
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -106,9 +107,9 @@ class TrainConfig:
             raise ValueError(f"method must be one of {METHODS}; got {self.method!r}.")
         if self.optimizer not in ("sgd", "adam"):
             raise ValueError(f"optimizer must be 'sgd' or 'adam'; got {self.optimizer!r}.")
-        _int_at_least("epochs", self.epochs, 1, "training epochs")
-        _int_at_least("lr_step", self.lr_step, 1, "the StepLR period in epochs (--lr-step)")
-        _int_at_least("seed", self.seed, 0, "the run's seed")
+        _int_at_least("epochs", self.epochs, 1, "--epochs")
+        _int_at_least("lr_step", self.lr_step, 1, "--lr-step, the StepLR period in epochs")
+        _int_at_least("seed", self.seed, 0, "--seed")
         for name, low, high, what in (("lr", 0.0, math.inf, "a positive learning rate"),
                                       ("lr_gamma", 0.0, math.inf, "a positive StepLR factor (--lr-gamma)")):
             value = getattr(self, name)
@@ -228,11 +229,14 @@ def load_checkpoint(path: str | os.PathLike, map_location=None) -> dict:
     """
     path = Path(path)
     try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():  # torch warns about pickle protocols before refusing; the error says it all
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location=map_location, weights_only=True)
     except OSError:
         raise
     except Exception as exc:  # zero bytes, truncated zip, random data, a pickle of forbidden objects...
-        first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        first = next((line for line in lines if "Unpickler error" in line), lines[0] if lines else "")[:160]
         raise CheckpointError(
             f"{path} is not a readable checkpoint ({type(exc).__name__}: {first}). It is empty, truncated or not "
             "written by mmtheory: delete it (or use a new --out folder) to start the run over.") from None
