@@ -73,11 +73,30 @@ def rerun_box(chapter: str, timings: dict[str, dict[str, dict]] | None = None, b
     return "\n".join(lines)
 
 
-STATUS_COLOURS = {"holds": "#d4edda", "differs": "#f8d7da", "not yet run": "#eeeeee"}
+#: Background colour of each status on the scorecard (colour-blind-safe pastel pairs, text stays black).
+STATUS_COLOURS = {"holds": "#cfe8d5", "differs": "#f6c9cd", "inconclusive": "#ffe8a8", "vacuous": "#dcd3ee",
+                  "not yet run": "#eeeeee"}
+
+#: Share of the table width per column (the table is laid out fixed at 100 % of the page's text column).
+SCORECARD_WIDTHS = {"claim": 10, "status": 9, "margin": 8, "broken world tried": 15, "our value": 21,
+                    "paper's value": 12, "statement": 17, "data": 8}
+
+
+def _margin_text(margin, units: str, status: str = "") -> str:
+    """``"1.23 points"``; an em dash when there is no record or the claim is vacuous (no margin to speak of)."""
+    if status == "vacuous" or margin is None or (isinstance(margin, float) and margin != margin):
+        return "\u2014"
+    return f"{float(margin):.3g} {units}".strip()
 
 
 def scorecard_table(card, link_suffix: str = ".html"):
-    """The scorecard as a pandas ``Styler``: one row per claim, the chapter as a link, status coloured.
+    """The scorecard as a pandas ``Styler`` that reads at a glance and fits a 1400 px window.
+
+    Columns, in order: the claim id (a link to the chapter that checks it), the status (coloured by
+    :data:`STATUS_COLOURS`; the check's one-line reason is its tooltip), the margin in the claim's
+    units, the broken world tried and the check's status there, our value, the paper's value, the
+    statement, and the data (the profile is the page's). The table is laid out fixed at the page's width
+    (:data:`SCORECARD_WIDTHS`), long words break, so it never scrolls sideways.
 
     Parameters
     ----------
@@ -89,19 +108,64 @@ def scorecard_table(card, link_suffix: str = ".html"):
     """
     import html
 
-    cols = ["id", "paper", "section", "statement", "paper_value", "ours", "status", "profile", "data", "chapter"]
-    view = card[cols].copy()
-    view["chapter"] = [f'<a href="{html.escape(c)}{link_suffix}">{html.escape(c)}</a>' for c in view["chapter"]]
-    for col in cols[:-1]:
-        view[col] = [html.escape(str(v)) for v in view[col]]
-    view = view.rename(columns={"paper_value": "paper's value", "ours": "our value"})
-    widths = {"statement": "22em", "paper's value": "11em", "our value": "14em"}
-    styles = [{"selector": "", "props": [("font-size", "85%")]}]
-    styles += [{"selector": f"th.col{list(view.columns).index(c)}, td.col{list(view.columns).index(c)}",
-                "props": [("min-width", w)]} for c, w in widths.items()]
-    return (view.style.hide(axis="index").set_uuid("scorecard").set_table_styles(styles)
-            .map(lambda s: f"background-color: {STATUS_COLOURS.get(s, '')}", subset=["status"]))
+    import pandas as pd
 
+    missing = {"id", "status", "margin", "units", "variant", "variant_status", "ours", "paper_value", "statement",
+               "data", "profile", "chapter", "reason"} - set(card.columns)
+    if missing:
+        raise ValueError(f"scorecard_table needs mmtheory.claims.scorecard() output; missing columns {sorted(missing)}.")
+    esc = lambda v: html.escape(str(v))  # noqa: E731
+    rows = []
+    for r in card.itertuples(index=False):
+        broken = (f"{esc(r.variant)} \u2192 <b>{esc(r.variant_status)}</b>" if r.variant
+                  else ("none tried" if r.status != "not yet run" else ""))
+        rows.append({
+            "claim": f'<a href="{esc(r.chapter)}{link_suffix}" title="{esc(r.chapter)}">{esc(r.id)}</a>',
+            "status": f'<span title="{esc(r.reason)}">{esc(r.status)}</span>',
+            "margin": esc(_margin_text(r.margin, r.units, r.status)) if r.status != "not yet run" else "",
+            "broken world tried": broken,
+            "our value": esc(r.ours),
+            "paper's value": esc(r.paper_value),
+            "statement": esc(r.statement),
+            "data": esc(r.data),
+        })
+    view = pd.DataFrame(rows, columns=list(SCORECARD_WIDTHS))
+    colours = pd.DataFrame("", index=view.index, columns=view.columns)
+    colours["status"] = [f"background-color: {STATUS_COLOURS.get(s, '')}; font-weight: bold" for s in card["status"]]
+    styles = [{"selector": "", "props": [("table-layout", "fixed"), ("width", "100%"), ("font-size", "80%"),
+                                          ("border-collapse", "collapse")]},
+              {"selector": "td, th", "props": [("overflow-wrap", "anywhere"), ("word-break", "break-word"),
+                                               ("vertical-align", "top"), ("padding", "2px 4px"),
+                                               ("white-space", "normal")]}]
+    styles += [{"selector": f"th.col{i}", "props": [("width", f"{w}%")]} for i, w in enumerate(SCORECARD_WIDTHS.values())]
+    styles += [{"selector": "td.col1, td.col2", "props": [("overflow-wrap", "normal"), ("word-break", "normal")]}]
+    return (view.style.hide(axis="index").set_uuid("scorecard").set_table_styles(styles)
+            .apply(lambda _: colours, axis=None))
+
+
+def reasons_table(card):
+    """The one-line reason of every recorded claim that does not hold, as a ``Styler`` that fits the page.
+
+    Parameters
+    ----------
+    card : pandas.DataFrame
+        :func:`mmtheory.claims.scorecard` output.
+    """
+    import html
+
+    rows = card[~card["status"].isin(["holds", "not yet run"])]
+    view = rows[["id", "status", "reason"]].copy()
+    for col in view.columns:
+        view[col] = [html.escape(str(v)) for v in view[col]]
+    colours = view.copy()
+    colours[:] = ""
+    colours["status"] = [f"background-color: {STATUS_COLOURS.get(s, '')}; font-weight: bold" for s in rows["status"]]
+    styles = [{"selector": "", "props": [("table-layout", "fixed"), ("width", "100%"), ("font-size", "80%")]},
+              {"selector": "td, th", "props": [("overflow-wrap", "anywhere"), ("vertical-align", "top"),
+                                               ("white-space", "normal"), ("padding", "2px 4px")]},
+              {"selector": "th.col0", "props": [("width", "12%")]}, {"selector": "th.col1", "props": [("width", "10%")]}]
+    return (view.style.hide(axis="index").set_uuid("scorecard_reasons").set_table_styles(styles)
+            .apply(lambda _: colours, axis=None))
 
 def _dedupe_scripts(app, pagename, templatename, context, doctree) -> None:
     """Drop repeated script tags: sphinx-thebe 0.3 registers its inline configuration once per

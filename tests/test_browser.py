@@ -135,3 +135,21 @@ def test_scorecard_has_one_row_per_claim_and_screenshots(site, browser):
     page.close()
     assert not problems and not problems2, problems + problems2
     assert (out / "scorecard.png").stat().st_size > 10_000
+
+
+def test_scorecard_fits_a_1400px_window_without_horizontal_scroll(site, browser):
+    html, base = site
+    page, problems = _open(browser, f"{base}/notebooks/99_scorecard.html")
+    page.set_viewport_size({"width": 1400, "height": 900})
+    sizes = page.evaluate("""() => { const t = document.querySelector('table#T_scorecard');
+        return {doc: document.documentElement.scrollWidth, win: window.innerWidth, table: t.scrollWidth,
+                box: t.parentElement.clientWidth,
+                scrolling: Array.from(document.querySelectorAll('.cell_output pre, .cell_output .output, .cell_output table'))
+                    .filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.tagName + '.' + e.className),
+                first: Array.from(t.querySelectorAll('thead th')).slice(0, 4).map(th => th.innerText.trim())}; }""")
+    page.close()
+    assert sizes["doc"] <= sizes["win"], sizes  # no horizontal scroll bar on the page
+    assert sizes["table"] <= sizes["box"] + 1, sizes  # nor inside the table's container
+    assert not sizes["scrolling"], sizes  # nor in any cell output of the page (the re-run box's commands may)
+    assert sizes["first"] == ["claim", "status", "margin", "broken world tried"], sizes
+    assert not problems, problems

@@ -136,3 +136,26 @@ def test_record_with_a_bad_status_names_the_file(results_tmp):
     (folder / "H21-syn-w1.json").write_text(json.dumps({"id": "H21-syn-w1", "status": "maybe"}))
     with pytest.raises(ValueError, match="H21-syn-w1.json has status 'maybe'"):
         claims.load_records("quick")
+
+
+def test_scorecard_table_reads_at_a_glance(results_tmp):
+    from mmtheory.book import STATUS_COLOURS, reasons_table, scorecard_table
+    from mmtheory.checks import Verdict
+
+    claims.record("H21-syn-w1", Verdict("vacuous", ours="0", margin=0, reason="true by construction"), profile="quick")
+    claims.record("H21-syn-all", Verdict("inconclusive", ours="x", margin=0, reason="interval holds 0",
+                                         units="points", variant="labels shuffled", variant_status="inconclusive"),
+                  profile="quick")
+    card = claims.scorecard("quick")
+    html = scorecard_table(card).to_html()
+    assert html.count("<tr>") == len(claims.CLAIMS) + 1  # header + one row per claim
+    head = html[html.index("<thead>"):html.index("</thead>")]
+    order = [head.index(c) for c in ("claim", "status", "margin", "broken world tried", "our value")]
+    assert order == sorted(order)
+    assert "table-layout: fixed" in html and "width: 100%" in html
+    for status in ("vacuous", "inconclusive", "not yet run"):
+        assert STATUS_COLOURS[status] in html
+    assert 'title="true by construction"' in html and "labels shuffled \u2192 <b>inconclusive</b>" in html
+    assert html.count('<a href="') == len(claims.CLAIMS)
+    reasons = reasons_table(card).to_html()
+    assert "interval holds 0" in reasons and "H21-thm1" not in reasons  # not yet run: not listed
