@@ -68,18 +68,18 @@ def grid_flops(n_train: int, n_test: int, *, hidden: int, n_classes: int, epochs
     return total
 
 
-def matmul_rate(device: torch.device, n: int = 2048) -> float:
-    """Measured float32 FLOP/s of one square ``n x n`` matmul on ``device`` (best of 3)."""
+def matmul_rate(device: torch.device, n: int = 2048, clock=time.perf_counter) -> float:
+    """Measured float32 FLOP/s of one square ``n x n`` matmul on ``device`` (best of 3; ``clock``: wall or CPU)."""
     a = torch.randn(n, n, device=device)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     a @ a
     sync()
     best = math.inf
     for _ in range(3):
-        t0 = time.perf_counter()
+        t0 = clock()
         a @ a
         sync()
-        best = min(best, time.perf_counter() - t0)
+        best = min(best, clock() - t0)
     return 2 * n ** 3 / best
 
 
@@ -112,23 +112,25 @@ def main(argv: list[str] | None = None) -> None:
     modality_sweep(views, y, SETS[:1], [1.0], [0], **dict(kw, epochs=2))  # warm-up (allocator, kernels)
     sync()
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     batched_res = modality_sweep(views, y, SETS, RATIOS, seeds, **kw)
     sync()
-    t_batched = time.perf_counter() - t0
-    t_loop = math.nan
+    t_batched, c_batched = time.perf_counter() - t0, time.process_time() - c0
+    t_loop = c_loop = math.nan
     if not args.skip_loop:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         for subset, ratio, seed in product(SETS, RATIOS, seeds):
             modality_sweep(views, y, [subset], [ratio], [seed], **kw)
         sync()
-        t_loop = time.perf_counter() - t0
+        t_loop, c_loop = time.perf_counter() - t0, time.process_time() - c0
 
     n_train = len(probe_split(int(train.sum()), 0.2)[0])  # modality_sweep's default probe is held out
     flops = grid_flops(n_train, int((~train).sum()), hidden=args.hidden, n_classes=n_classes, epochs=args.epochs,
                        batch=2048, seeds=args.seeds)
     rate = matmul_rate(dev)
     floor = flops / rate
+    cpu_rate = matmul_rate(dev, clock=time.process_time) if dev.type == "cpu" else math.nan
+    cpu_floor = flops / cpu_rate  # CPU-seconds: robust to other processes sharing the cores
     runs = len(SETS) * len(RATIOS) * len(seeds)
     name = device_name(dev)
     load = f"; load average {os.getloadavg()[0]:.2f}" if hasattr(os, "getloadavg") else ""
@@ -139,6 +141,10 @@ def main(argv: list[str] | None = None) -> None:
     print(f"batched: {t_batched:.1f} s   loop: {t_loop:.1f} s   speed-up (loop / batched): {t_loop / t_batched:.2f}x")
     print(f"floor: {flops / 1e9:.0f} GFLOP at {rate / 1e9:.0f} GFLOP/s (measured square matmul) = {floor:.2f} s; "
           f"batched / floor: {t_batched / floor:.1f}x")
+    if dev.type == "cpu":
+        print(f"CPU time (all threads of this process; robust to a shared machine): batched {c_batched:.1f} s, "
+              f"loop {c_loop:.1f} s, ratio {c_loop / c_batched:.2f}x; floor {cpu_floor:.2f} CPU-s "
+              f"({cpu_rate / 1e9:.0f} GFLOP per CPU-second); batched / floor {c_batched / cpu_floor:.1f}x")
     given = " ".join(sys.argv[1:] if argv is None else argv)
     if "--device" not in given:
         given = f"--device {dev.type} {given}".strip()
@@ -147,6 +153,10 @@ def main(argv: list[str] | None = None) -> None:
     print(f"| {datetime.date.today()} | {name} | {cmd} | {t_batched:.1f} s | {t_loop:.1f} s | "
           f"{t_loop / t_batched:.2f}x | {floor:.2f} s ({flops / 1e9:.0f} GFLOP at {rate / 1e9:.0f} GFLOP/s) | "
           f"{t_batched / floor:.1f}x |")
+    if dev.type == "cpu":
+        print(f"| {datetime.date.today()} | {name}, CPU time{load} | {cmd} | {c_batched:.1f} CPU-s | {c_loop:.1f} CPU-s | "
+              f"{c_loop / c_batched:.2f}x | {cpu_floor:.2f} CPU-s ({cpu_rate / 1e9:.0f} GFLOP per CPU-s) | "
+              f"{c_batched / cpu_floor:.1f}x |")
 
 
 if __name__ == "__main__":
