@@ -71,17 +71,36 @@ def notebook_inputs_hash(path: Path) -> str:
     return _sha(json.dumps(cells, sort_keys=True).encode())
 
 
+def _listed_files(p: Path, base: Path) -> list[Path] | None:
+    """Files under ``p`` that git tracks or would track (ignored files such as caches left out); None without git."""
+    if not (base / ".git").exists():
+        return None
+    try:
+        out = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z", "--", str(p.relative_to(base))],
+                             cwd=base, capture_output=True, check=True).stdout
+    except (OSError, ValueError, subprocess.CalledProcessError):
+        return None
+    return [base / name for name in out.decode().split("\0") if name and (base / name).is_file()]
+
+
 def tree_hash(paths: list[Path], base: Path = ROOT) -> str:
-    """Hash of the names and bytes of every file under ``paths`` (folders walked, caches skipped)."""
+    """Hash of the names and bytes of every file under ``paths``.
+
+    In a git checkout only the files git tracks or would track count (what a fresh clone has, plus new
+    files not yet committed); otherwise every file, ``__pycache__`` skipped.
+    """
     h = hashlib.sha256()
     files = []
     for p in paths:
         p = Path(p)
-        if p.is_dir():
+        listed = _listed_files(p, base) if p.exists() else None
+        if listed is not None:
+            files += listed
+        elif p.is_dir():
             files += [f for f in p.rglob("*") if f.is_file() and "__pycache__" not in f.parts and f.suffix != ".pyc"]
         elif p.is_file():
             files.append(p)
-    for f in sorted(files):
+    for f in sorted(set(files)):
         h.update(str(f.relative_to(base) if f.is_relative_to(base) else f).encode() + b"\0" + f.read_bytes() + b"\0")
     return h.hexdigest()
 
