@@ -62,12 +62,36 @@ def _cmd_train(args: argparse.Namespace) -> int:
                       save_best=not args.no_save_best,
                       amp=None if args.amp == "auto" else args.amp == "on",
                       channels_last=None if args.channels_last == "auto" else args.channels_last == "on")
-    result = train_cremad(args.cache, args.out, cfg, modalities=modalities, fusion=args.fusion, width=args.width,
-                          batch_size=args.batch_size, split=args.split, device=args.device, preload=args.preload,
-                          resume=args.resume, head_init=args.head_init)
+    from mmtheory.train import distributed as mmdist
+
+    dist = mmdist.init_from_env()  # under torchrun: one rank of a DistributedDataParallel run, else None
+    try:
+        result = train_cremad(args.cache, args.out, cfg, modalities=modalities, fusion=args.fusion, width=args.width,
+                              batch_size=args.batch_size, split=args.split, device=args.device, preload=args.preload,
+                              resume=args.resume, head_init=args.head_init, dist=dist)
+    finally:
+        if dist is not None:
+            mmdist.shutdown()
+    if dist is not None and not dist.is_main:
+        return 0
     s = result.summary()
     print(f"best test accuracy {100 * s['best_test_acc']:.2f} % (epoch {s['best_epoch']}, selected on the test set), "
           f"last epoch {100 * s['last_test_acc']:.2f} %; history in {args.out}")
+    return 0
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from mmtheory import sweep
+
+    if args.scheduler and args.workers:
+        raise ValueError("give --workers N (a local Dask cluster) or --scheduler ADDRESS (an existing one), not both.")
+    scheduler = args.scheduler or (f"local:{args.workers}" if args.workers else None)
+    log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
+    table = sweep.run_grid(args.grid, out=args.out, scheduler=scheduler, retries=args.retries, table=args.table,
+                           log=log)
+    shown = table.drop(columns=[c for c in ("seconds",) if c in table])
+    with __import__("pandas").option_context("display.width", 200, "display.max_columns", 30):
+        print(shown.to_string(index=False))
     return 0
 
 
@@ -133,6 +157,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="do not keep best.pt (weights of the best test epoch, the official script's model selection)")
     p.add_argument("--resume", action="store_true", help="continue from --out/checkpoint.pt")
     p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("sweep", help="run a grid of runs described in a TOML file (in process or on a Dask cluster)",
+                       description="Each run gets a folder named by a hash of its settings; finished runs are "
+                                   "skipped, unfinished ones restart or resume. Format: README, 'Scaling out'.")
+    p.add_argument("grid", help="the grid's TOML file (examples/sweep/*.toml)")
+    p.add_argument("--out", default=None, help="folder of the run folders (default: the grid's out)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="run on a local Dask cluster of N worker processes, one thread each (default: in process)")
+    p.add_argument("--scheduler", default=None, help="address of a running Dask scheduler, e.g. tcp://host:8786")
+    p.add_argument("--table", default=None, help="also write the results table here (.csv, or .parquet with pyarrow)")
+    p.add_argument("--retries", type=int, default=2, help="extra attempts of a run that raised (default 2)")
+    p.set_defaults(func=_cmd_sweep)
     return parser
 
 

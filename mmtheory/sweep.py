@@ -229,7 +229,7 @@ def _run_standin(settings: dict, data, work: Path) -> dict:
 
 
 CREMAD_KEYS = {"method", "epochs", "lr", "alpha", "seed", "fusion", "width", "batch_size", "split", "modalities",
-               "modulation_end", "optimizer", "device", "preload"}
+               "modulation_end", "optimizer", "device", "preload", "head_init"}
 
 
 def _cremad_keys() -> tuple[set, set]:

@@ -172,3 +172,24 @@ def test_torchrun_environment_is_read_or_refused():
     with pytest.raises(ValueError, match="accumulate"):
         m, train, test, cfg = _problem()
         fit(m, train, test, cfg, device="cpu", accumulate=0)
+
+
+def test_cremad_batches_shards_read_only_their_rows_of_the_global_batch():
+    from mmtheory.data.cremad import CremadCache
+    from mmtheory.data.torchdata import CremadBatches
+
+    rng = np.random.default_rng(0)
+    cache = object.__new__(CremadCache)  # an in-memory cache of 11 clips: the arrays the batches read
+    cache.spec = rng.standard_normal((11, 257, 4)).astype(np.float16)
+    cache.frames = rng.integers(0, 255, (11, 2, 8, 8, 3), dtype=np.uint8)
+    cache.n_frames = np.full(11, 2, dtype=np.int16)
+    cache.labels = rng.integers(0, 6, 11)
+    whole = CremadBatches(cache, np.arange(11), batch_size=4, train=True, seed=3)
+    shards = [whole.shard(r, 2) for r in (0, 1)]
+    assert whole._shard == (0, 1)  # the original is untouched
+    for (x0, y0), (x1, y1), (x, y) in zip(shards[0].epoch(1), shards[1].epoch(1), whole.epoch(1)):
+        torch.testing.assert_close(torch.cat([y0, y1]), y)  # same order as one process, split by rank
+        torch.testing.assert_close(torch.cat([x0["audio"], x1["audio"]]), x["audio"])
+        assert x0["visual"].shape[0] + x1["visual"].shape[0] == x["visual"].shape[0]
+    with pytest.raises(ValueError, match="rank < world_size"):
+        whole.shard(3, 2)

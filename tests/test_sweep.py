@@ -264,3 +264,32 @@ def _affine(x: float, w: np.ndarray) -> float:
 def test_map_runs_rejects_a_keyword_given_twice():
     with pytest.raises(ValueError, match="both in shared and per call"):
         sweep.map_runs(_affine, [dict(x=1.0, w=1)], shared={"w": np.arange(3.0)})
+
+
+# --------------------------------------------------------------------------------- command line, examples
+
+
+def test_example_grids_parse():
+    examples = sorted((Path(__file__).resolve().parents[1] / "examples" / "sweep").glob("*.toml"))
+    assert len(examples) >= 3
+    for path in examples:
+        spec = sweep.load_spec(path)
+        assert len(sweep.expand(spec)) > 1, path
+
+
+def test_cli_sweep_runs_a_grid_and_refuses_two_schedulers(tmp_path, capsys, one_thread):
+    from mmtheory.cli import main
+
+    _npz(tmp_path / "d.npz")
+    (tmp_path / "g.toml").write_text('experiment = "modality_sweep"\nname = "cli"\nout = "runs"\n[data]\nnpz = "d.npz"\n'
+                                     '[fixed]\nepochs = 2\nhidden = 4\nrefit_epochs = 0\n[axes]\nset = ["a", "a+b"]\n')
+    assert main(["sweep", str(tmp_path / "g.toml"), "--table", str(tmp_path / "t.csv")]) == 0
+    out, err = capsys.readouterr()
+    assert "2 runs, 0 finished" in err and "test_acc" in out
+    assert len(pd.read_csv(tmp_path / "t.csv")) == 2 == len(pd.read_csv(tmp_path / "runs" / sweep.RESULTS_CSV))
+    assert main(["sweep", str(tmp_path / "g.toml")]) == 0
+    assert "2 runs, 2 finished" in capsys.readouterr().err
+    assert main(["sweep", str(tmp_path / "g.toml"), "--workers", "2", "--scheduler", "tcp://x:1"]) == 2
+    assert "not both" in capsys.readouterr().err
+    assert main(["sweep", str(tmp_path / "none.toml")]) == 2
+    assert "no such grid file" in capsys.readouterr().err

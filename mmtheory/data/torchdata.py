@@ -13,6 +13,7 @@ follow its stated intent, a random frame, and say so.)
 
 from __future__ import annotations
 
+import copy
 import math
 
 import numpy as np
@@ -105,7 +106,12 @@ class CremadBatches:
     is one fancy-indexing read per array (no per-sample Python), one host-to-device copy of uint8
     frames and float16 spectrograms, and the augmentation on the device. ``preload=True`` copies the
     split to the device once (about 0.5 MB per clip at 224 px) so that batches never touch the host.
+
+    :meth:`shard` gives one rank of a data-parallel run (``torchrun``) its part of every global
+    batch: the same order and frame choice as one process, only its own rows read from the cache.
     """
+
+    _shard: tuple[int, int] = (0, 1)  # (rank, world size)
 
     def __init__(self, cache, indices, batch_size: int = 64, train: bool = False, seed: int = 0,
                  device: torch.device | str = "cpu", preload: bool = False) -> None:
@@ -140,10 +146,25 @@ class CremadBatches:
             spec, frames = spec.pin_memory(), frames.pin_memory()
         return spec.to(self.device, non_blocking=pin), frames.to(self.device, non_blocking=pin)
 
+    def shard(self, rank: int, world_size: int) -> "CremadBatches":
+        """This rank's view: each global batch's rows ``shard_rows(B, rank, world_size)`` (contiguous).
+
+        Order and frame choice are those of the single-process run; the crops of a shard are drawn
+        from the rank's own device stream.
+        """
+        from mmtheory.train.distributed import ShardedBatches
+
+        ShardedBatches(self, rank, world_size)  # validates rank and world size
+        view = copy.copy(self)
+        view._shard = (int(rank), int(world_size))
+        return view
+
     def epoch(self, epoch: int):
         n = len(self.indices)
+        rank, world = self._shard
         g = torch.Generator().manual_seed(derive_seed(self.seed, "batches-host", epoch))  # order, frame choice
-        g_dev = torch.Generator(device=self.device).manual_seed(derive_seed(self.seed, "batches-device", epoch))  # crops
+        dev_key = ("batches-device", epoch) if world == 1 else ("batches-device", epoch, "rank", rank)
+        g_dev = torch.Generator(device=self.device).manual_seed(derive_seed(self.seed, *dev_key))  # crops
         order = torch.randperm(n, generator=g).numpy() if self.train else np.arange(n)
         for i in range(0, n, self.batch_size):
             pos = order[i:i + self.batch_size]
@@ -152,6 +173,11 @@ class CremadBatches:
                 k = torch.minimum((torch.rand(len(pos), generator=g) * nf).long(), nf - 1)
             else:
                 k = nf // 2
+            if world > 1:  # the same draws as one process, then only this rank's rows
+                from mmtheory.train.distributed import shard_rows
+
+                rows = shard_rows(len(pos), rank, world)
+                pos, k = pos[rows], k[rows]
             spec, frame = self._gather(pos, k.numpy())
             x = normalize_frames(frame)
             if self.train:

@@ -109,14 +109,16 @@ def build_model(modalities: Sequence[str] = ("audio", "visual"), fusion: str = "
 def train_cremad(cache: str | os.PathLike, out: str | os.PathLike, cfg: TrainConfig, *, modalities=("audio", "visual"),
                  fusion: str = "concat", width: int = 64, batch_size: int = 64, split: str = "official",
                  device: str = "auto", preload: bool = False, resume: bool = False,
-                 head_init: str = "xavier") -> TrainResult:
+                 head_init: str = "xavier", dist=None) -> TrainResult:
     """Train one model on a prepared cache; writes checkpoint, history and summary into ``out``.
 
     Every setting (``cfg`` and :func:`run_settings`: model, batch size, split, cache identity) is
     stored in the checkpoint and the summary; ``resume=True`` refuses any difference, naming it.
+    ``dist`` (a :class:`~mmtheory.train.distributed.DistContext`, under torchrun): this rank's device,
+    its shard of every global batch of ``batch_size``, DistributedDataParallel, rank 0 writes.
     """
     cfg.validate()  # bad settings and devices are refused before anything is read or built
-    dev = pick_device(device)
+    dev = dist.device(device) if dist is not None else pick_device(device)
     cache = CremadCache(cache)
     mods = tuple(modalities)
     run, tr, te = run_settings(cache, mods, fusion, width, head_init, batch_size, split)
@@ -125,7 +127,10 @@ def train_cremad(cache: str | os.PathLike, out: str | os.PathLike, cfg: TrainCon
     model = build_model(modalities, fusion, width, head_init=head_init)
     train = _Only(CremadBatches(cache, tr, batch_size, train=True, seed=cfg.seed, device=dev, preload=preload), mods)
     test = _Only(CremadBatches(cache, te, 2 * batch_size, train=False, device=dev, preload=preload), mods)
-    result = fit(model, train, test, cfg, device=dev, out_dir=out, resume=resume, desc=f"CREMA-D {cfg.method}")
+    result = fit(model, train, test, cfg, device=dev, out_dir=out, resume=resume, desc=f"CREMA-D {cfg.method}",
+                 dist=dist)
+    if dist is not None and not dist.is_main:
+        return result
     meta = {"modalities": list(mods), "fusion": fusion, "width": width, "head_init": head_init,
             "batch_size": batch_size, "split": split,
             "n_train": int(len(tr)), "n_test": int(len(te)), "device": str(dev),
@@ -148,6 +153,10 @@ class _Only:
     def epoch(self, epoch: int):
         for x, y in self.batches.epoch(epoch):
             yield {m: x[m] for m in self.modalities}, y
+
+    def shard(self, rank: int, world_size: int) -> "_Only":
+        """This rank's shard (see :meth:`CremadBatches.shard`)."""
+        return _Only(self.batches.shard(rank, world_size), self.modalities)
 
 
 #: The runs of the paper's CREMA-D table: name -> (modalities, method).
