@@ -302,3 +302,190 @@ def test_bad_setting_is_refused_up_front(trained, tmp_path, case, capsys):
     assert err.startswith("error: ") and len(err.strip().splitlines()) == 1, err
     assert __import__("re").search(message, err), err
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())  # nothing written
+
+
+# ----------------------------------------------------------------------------------------------------
+# 3. A kill at every step of `prepare`, then a re-run: the cache ends byte-equal to an uninterrupted one
+# ----------------------------------------------------------------------------------------------------
+
+
+class _Killed(BaseException):
+    """Stands for SIGKILL: not an Exception, so no handler in the code under test catches it."""
+
+
+PREP_CLIPS = ["1001_DFA_ANG_XX", "1002_IEO_HAP_HI", "1003_TIE_SAD_LO"]
+
+
+@pytest.fixture(scope="module")
+def prep_root(tmp_path_factory):
+    """Three clips in the real layout, one of them with a broken video, and a reference cache."""
+    base = tmp_path_factory.mktemp("prep")
+    root = cremad.write_tiny_dataset(base / "root", PREP_CLIPS, seconds=1.1)
+    (root / "VideoFlash" / "1003_TIE_SAD_LO.flv").write_bytes(b"FLV\x01 broken")
+    cremad.prepare(root, base / "reference", size=8, max_frames=2, progress=False, log=lambda s: None)
+    return root, base / "reference"
+
+
+def _prepare(root, cache, **kw):
+    return cremad.prepare(root, cache, size=8, max_frames=2, progress=False, log=lambda s: None, **kw)
+
+
+def _count_steps(monkeypatch, root, cache) -> list[str]:
+    steps = []
+    monkeypatch.setattr(cremad, "_step", steps.append)
+    _prepare(root, cache)
+    monkeypatch.setattr(cremad, "_step", lambda name: None)
+    return steps
+
+
+def _kill_at(monkeypatch, k: int) -> None:
+    calls = iter(range(10**6))
+
+    def step(name):
+        if next(calls) == k:
+            raise _Killed(name)
+    monkeypatch.setattr(cremad, "_step", step)
+
+
+def test_prepare_killed_at_every_step_then_rerun_equals_uninterrupted(prep_root, tmp_path, monkeypatch):
+    root, reference = prep_root
+    monkeypatch.setattr(cremad, "FLUSH_EVERY", 1)  # a commit per clip: more steps to kill
+    ref_bytes = _snapshot(reference)
+    steps = _count_steps(monkeypatch, root, tmp_path / "count")
+    assert {"config removed", "created spec.npy", "config written", "clip decoded", "arrays flushed",
+            "status flushed", "error written", "failure recorded", "errors written"} <= set(steps)
+    assert _snapshot(tmp_path / "count") == ref_bytes
+    for k, name in enumerate(steps):
+        cache = tmp_path / f"kill{k}"
+        _kill_at(monkeypatch, k)
+        with pytest.raises(_Killed):
+            _prepare(root, cache)
+        with pytest.raises(cremad.CacheError, match="incomplete|no CREMA-D cache"):
+            cremad.CremadCache(cache)  # never mistaken for a complete cache
+        # a second kill, later in the re-run (any order of kills), then a clean re-run
+        _kill_at(monkeypatch, (3 * k + 1) % len(steps))
+        try:
+            _prepare(root, cache)
+        except _Killed:
+            pass
+        monkeypatch.setattr(cremad, "_step", lambda name: None)
+        _prepare(root, cache)
+        assert _snapshot(cache) == ref_bytes, f"killed at step {k} ({name})"
+
+
+def test_prepare_killed_inside_an_atomic_write(prep_root, tmp_path, monkeypatch):
+    root, reference = prep_root
+    real_replace = os.replace
+    for n in range(4):  # config.json, errors.json (as it happens), errors.json (final), manifest.json
+        cache = tmp_path / f"w{n}"
+        calls = iter(range(100))
+
+        def replace(src, dst, _n=n):
+            if next(calls) == _n:  # the temporary file is written and fsynced, the rename never happens;
+                shutil.copy(src, str(src)[:-4] + "k.tmp")  # a hard kill would also skip the clean-up: leave a copy
+                raise _Killed(dst)
+            return real_replace(src, dst)
+
+        monkeypatch.setattr(os, "replace", replace)
+        with pytest.raises(_Killed):
+            _prepare(root, cache)
+        monkeypatch.setattr(os, "replace", real_replace)
+        assert any(p.name.endswith(".tmp") for p in cache.iterdir())  # what a kill leaves behind
+        _prepare(root, cache)
+        assert _snapshot(cache) == _snapshot(reference), f"killed in atomic write {n}"
+
+
+def test_damaged_cache_arrays_are_rebuilt(prep_root, tmp_path):
+    root, reference = prep_root
+    cache = tmp_path / "cache"
+    _prepare(root, cache)
+    (cache / "frames.npy").write_bytes(b"\x93NUMPY garbage")  # e.g. a disk-full write, a manual edit
+    with pytest.raises(cremad.CacheError, match="missing or damaged"):
+        cremad.CremadCache(cache)
+    _prepare(root, cache)
+    assert _snapshot(cache) == _snapshot(reference)
+
+
+def test_failed_clips_are_retried_once_fixed(prep_root, tmp_path):
+    root, _ = prep_root
+    fixed = tmp_path / "root"
+    shutil.copytree(root, fixed)
+    first = _prepare(fixed, tmp_path / "cache")
+    assert list(first["failed"]) == ["1003_TIE_SAD_LO"]
+    assert "1003_TIE_SAD_LO" in json.loads((tmp_path / "cache" / "errors.json").read_text())
+    cremad.write_tiny_dataset(tmp_path / "good", ["1003_TIE_SAD_LO"], seconds=1.1)
+    shutil.copy(tmp_path / "good" / "VideoFlash" / "1003_TIE_SAD_LO.flv", fixed / "VideoFlash")
+    second = _prepare(fixed, tmp_path / "cache")
+    assert second["n_ok"] == 3 and second["failed"] == {}
+    clean = tmp_path / "clean"
+    _prepare(fixed, clean)
+    assert _snapshot(tmp_path / "cache") == _snapshot(clean)
+
+
+# ----------------------------------------------------------------------------------------------------
+# 4. Read-only folders and file modes
+# ----------------------------------------------------------------------------------------------------
+
+
+def _run_unprivileged(code: str, cwd: Path) -> subprocess.CompletedProcess:
+    """Run ``code`` as an ordinary user: root ignores folder permissions."""
+    cmd = [sys.executable, "-c", code]
+    if os.geteuid() == 0:
+        setpriv = shutil.which("setpriv")
+        if setpriv is None:
+            pytest.skip("running as root and setpriv (util-linux) is missing: cannot test read-only folders as root")
+        cmd = [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups"] + cmd
+    return subprocess.run(cmd, capture_output=True, text=True, cwd=cwd, env=dict(os.environ, TQDM_DISABLE="1"))
+
+
+@pytest.fixture
+def readonly(tmp_path_factory):
+    import tempfile
+
+    base = Path(tempfile.mkdtemp(prefix="mmtheory-ro-"))
+    os.chmod(base, 0o755)
+    ro = base / "ro"
+    ro.mkdir()
+    (ro / "keep.txt").write_text("untouched\n")
+    os.chmod(ro, 0o555)
+    yield ro
+    os.chmod(ro, 0o755)
+    shutil.rmtree(base)
+
+
+READONLY = {
+    "prepare into a read-only cache folder": (
+        "from mmtheory.cli import main; import sys; sys.exit(main(['prepare', 'cremad', '--root', {root!r}, "
+        "'--cache', {ro!r}, '--size', '8']))", r"error: the cache folder .* is not writable; choose a writable --cache"),
+    "a claim record into a read-only results folder": (
+        "from mmtheory._io import atomic_write_json; atomic_write_json({ro!r} + '/quick/claims/x.json', {{'a': 1}})",
+        r"PermissionError: cannot (write|create) .*(Choose a writable folder|choose a writable)"),
+    "a checkpoint into a read-only run folder": (
+        "import torch; from pathlib import Path; from mmtheory.train.late_fusion import _save_checkpoint; "
+        "_save_checkpoint(Path({ro!r}), {{'x': torch.zeros(1)}})", r"PermissionError: cannot write .*checkpoint.pt"),
+}
+
+
+@pytest.mark.parametrize("case", list(READONLY))
+def test_read_only_folder_is_one_clear_error(prep_root, readonly, case):
+    code, message = READONLY[case]
+    root = shutil.copytree(prep_root[0], readonly.parent / "root")  # readable by the unprivileged user
+    proc = _run_unprivileged(code.format(root=str(root), ro=str(readonly)), ROOT)
+    assert proc.returncode != 0
+    assert __import__("re").search(message, proc.stderr), proc.stderr
+    assert sorted(p.name for p in readonly.iterdir()) == ["keep.txt"]  # nothing half-written
+
+
+def test_written_files_respect_the_umask(tmp_path):
+    from mmtheory._io import atomic_write_text
+
+    old = os.umask(0o027)
+    try:
+        atomic_write_text(tmp_path / "a.txt", "x")
+        os.umask(0o002)
+        atomic_write_text(tmp_path / "b.txt", "x")
+    finally:
+        os.umask(old)
+    assert oct(os.stat(tmp_path / "a.txt").st_mode & 0o777) == oct(0o640)
+    assert oct(os.stat(tmp_path / "b.txt").st_mode & 0o777) == oct(0o664)  # mkstemp alone would give 0600
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
