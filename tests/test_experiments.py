@@ -7,6 +7,17 @@ from mmtheory.experiments.proposition1 import proposition1_check, summarize_prop
 from mmtheory.experiments.synthetic import nested_sets, overlap_table, overlap_trained, paper_table
 
 
+@pytest.fixture
+def one_thread():
+    """Tiny batched models train much faster on one thread (and the chapter pins one too)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def test_overlap_table_small():
     df = overlap_table([1.0, 0.5, 0.0], d_shared=3, d_private=4, n_train=200)
     assert len(df) == 3 * 4
@@ -14,7 +25,7 @@ def test_overlap_table_small():
     np.testing.assert_allclose(df["eta_erm"], df["eta_formula"], atol=1e-6)
 
 
-def test_overlap_trained_small_reaches_closed_form():
+def test_overlap_trained_small_reaches_closed_form(one_thread):
     df = overlap_trained([0.5, 0.0], d_shared=2, d_private=3, n_train=100, epochs=2, batch_size=50)
     assert list(df["set"].unique()) == ["m1", "m1,m2", "m1,m2,m3", "m1,m2,m3,m4"]
     expected = (1 - df["w"]) ** 2 * 3 * (4 - df["n_observed"])
@@ -53,7 +64,7 @@ def test_gamma_on_overlap_zero_at_full_overlap():
     assert float(df.loc[df["w"] == 0.5, "gamma_S"].iloc[0]) < 0
 
 
-def test_overlap_trained_narrow_encoders_learn():
+def test_overlap_trained_narrow_encoders_learn(one_thread):
     """Encoders narrower than a view: training keeps the valuable directions, a random init does not."""
     kw = dict(d_shared=2, d_private=4, n_train=80, hidden=4, batch_size=20, seeds=[0, 1])
     trained = overlap_trained([0.2, 1.0], epochs=30, **kw)
