@@ -6,7 +6,10 @@ that corrupts memory shows up as a failed test (exit by signal), not as a crashe
 
 from __future__ import annotations
 
+import json
+import os
 import pickle
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -14,6 +17,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
+
+from mmtheory.data import cremad
+from mmtheory.experiments.cremad import paper_runs, train_cremad
+from mmtheory.train.late_fusion import CheckpointError, TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -130,16 +138,6 @@ def test_crafted_pickle_through_load_is_one_clear_error(tmp_path):
 # 2. Checkpoints, resumes with changed settings, bad settings (CREMA-D training)
 # ----------------------------------------------------------------------------------------------------
 
-import dataclasses
-import json
-import os
-import shutil
-
-import torch
-
-from mmtheory.data import cremad
-from mmtheory.experiments.cremad import paper_runs, train_cremad
-from mmtheory.train.late_fusion import CheckpointError, TrainConfig
 
 _RUN = dict(modalities=("audio", "visual"), fusion="concat", width=4, batch_size=4, split="actors", device="cpu")
 

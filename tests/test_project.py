@@ -37,8 +37,8 @@ def test_environment_yml_and_pyproject_list_the_same_dependencies():
 
 
 def test_constraints_pin_everything_once():
-    lines = [l for l in (ROOT / "constraints.txt").read_text().splitlines() if l and not l.startswith("#")]
-    pins = dict(l.split("==", 1) for l in lines)
+    lines = [line for line in (ROOT / "constraints.txt").read_text().splitlines() if line and not line.startswith("#")]
+    pins = dict(line.split("==", 1) for line in lines)
     assert pins["torch"] == "2.13.0"  # the CPU build on disk here; an open range pulls a CUDA build
     assert pins["jupyter-book"].startswith("1.")
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
@@ -94,3 +94,26 @@ def test_theory_never_imports_training_code():
         if path.name == "torchdata.py":  # the one module of torch Datasets
             continue
         assert not re.search(r"^\s*(from|import)\s+torch\b", path.read_text(), re.M), f"{path} imports torch"
+
+
+def test_ruff_is_clean():
+    """The lint configured in pyproject.toml ([tool.ruff]) passes on the package, tests, scripts and benchmarks."""
+    import shutil
+    import subprocess
+    import sys
+
+    ruff = Path(sys.executable).parent / "ruff"
+    ruff = str(ruff) if ruff.exists() else shutil.which("ruff")
+    if ruff is None:
+        pytest.skip("ruff is not installed in this environment (pip install -c constraints.txt ruff); lint not run")
+    proc = subprocess.run([ruff, "check", "--no-cache", "--output-format", "concise", "."], cwd=ROOT,
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, f"ruff found problems (fix them, or `ruff check --fix`):\n{proc.stdout}{proc.stderr}"
+
+
+def test_lock_script_regenerates_the_constraints():
+    script = ROOT / "scripts" / "lock.sh"
+    assert "scripts/lock.sh" in (ROOT / "constraints.txt").read_text().splitlines()[0]
+    text = script.read_text()
+    assert script.stat().st_mode & 0o111, "scripts/lock.sh must be executable"
+    assert "pip freeze" in text and "torch==" in text and "pyproject.toml" in text

@@ -31,7 +31,6 @@ import hashlib
 import json
 import os
 import re
-import warnings
 from dataclasses import dataclass
 from fractions import Fraction
 from importlib import resources
@@ -393,7 +392,6 @@ def prepare(root: str | os.PathLike, cache: str | os.PathLike, *, size: int = 22
     ok = [names[i] for i in range(n) if status[i] == 1]
     manifest = {"format": config["format"], "n_clips": n, "n_ok": len(ok), "failed": failed, "skipped": problems,
                 "size": size, "max_frames": max_frames, "spec_shape": list(SPEC_SHAPE)}
-    del arrays, status
     atomic_write_json(manifest_path, manifest)
     for name, why in list(failed.items())[:10]:
         log(f"[prepare] skipped {name}: {why}")
