@@ -172,8 +172,23 @@ def test_chapter_runs_on_a_real_format_cache(tmp_path):
         summary = json.loads((tmp_path / "runs" / run / "summary.json").read_text())
         assert summary["n_train"] == 6 and summary["n_test"] == 3 and summary["split"] == "official"
     for cid in ("P22-imbalance", "P22-ogmge", "P22-weak-branch"):
-        rec = json.loads((tmp_path / "res" / "quick" / "claims" / f"{cid}.json").read_text())
+        # non-default settings (epochs=1, width=4...): recorded apart from the quick profile's records
+        found = list((tmp_path / "res").rglob(f"{cid}.json"))
+        assert len(found) == 1 and "custom" in found[0].parts, found
+        rec = json.loads(found[0].read_text())
         assert rec["data"] == "CREMA-D"
+
+
+def test_default_runs_dir_lies_in_the_results_folder_and_follows_the_settings(tmp_path, monkeypatch):
+    from mmtheory.experiments.cremad import default_runs_dir
+
+    monkeypatch.chdir(tmp_path)  # never relative to the kernel's working directory
+    a = default_runs_dir("quick", tmp_path / "res", params={"seed": 0, "epochs": 2})
+    assert a.is_absolute() and a.parent == (tmp_path / "res" / "quick" / "runs").resolve()
+    assert a == default_runs_dir("quick", tmp_path / "res", params={"epochs": 2, "seed": 0})
+    assert a != default_runs_dir("quick", tmp_path / "res", params={"seed": 3, "epochs": 2})
+    monkeypatch.setenv("MMTHEORY_RESULTS_DIR", str(tmp_path / "env"))
+    assert default_runs_dir("full").parent == (tmp_path / "env" / "full" / "runs").resolve()
 
 
 def test_paper_runs_reuse_finished_runs_and_extend_them(tmp_path):

@@ -55,16 +55,21 @@ def pick_device(device: str = "auto") -> torch.device:
     return dev
 
 
-def default_runs_dir(profile: str, results_dir: str | os.PathLike | None = None) -> Path:
-    """Where the CREMA-D runs of a profile go by default: ``<results folder>/<profile>/runs/cremad``.
+def default_runs_dir(profile: str, results_dir: str | os.PathLike | None = None, params: dict | None = None) -> Path:
+    """Where the CREMA-D runs of a profile go by default: ``<results folder>/<profile>/runs/cremad-<hash>``.
 
     The results folder is resolved as the claim records' (``results_dir``, else
     ``$MMTHEORY_RESULTS_DIR``, else ``results/`` of the checkout), never relative to the kernel's
-    working directory. ``results/*/runs/`` is git-ignored.
+    working directory. ``<hash>`` is a digest of ``params`` (the chapter's resolved settings), so a
+    re-run with other settings (``-p seed 3``) trains in its own folder instead of being refused by the
+    runs of the defaults; the same settings find and reuse their runs. ``results/*/runs/`` is git-ignored.
     """
+    import hashlib
+
     from mmtheory.claims import resolve_results_dir
 
-    return resolve_results_dir(results_dir).resolve() / profile / "runs" / "cremad"
+    tag = hashlib.sha256(json.dumps(params or {}, sort_keys=True, default=str).encode()).hexdigest()[:10]
+    return resolve_results_dir(results_dir).resolve() / profile / "runs" / f"cremad-{tag}"
 
 
 def run_settings(cache: CremadCache, modalities: Sequence[str] = ("audio", "visual"), fusion: str = "concat",
@@ -231,6 +236,6 @@ def results_table(run_dirs: dict[str, str | os.PathLike]) -> pd.DataFrame:
         rows.append({"run": name, "paper_acc": paper, "best_acc": 100 * s["best_test_acc"],
                      "last_acc": 100 * s["last_test_acc"],
                      "last_visual_branch": 100 * s.get("last_test_acc_visual", float("nan")),
-                     "best_epoch": s["best_epoch"],
+                     "best_epoch": s["best_epoch"], "n_test": s.get("n_test"),
                      "epochs": s["config"]["epochs"], "device": s.get("device_name", "")})
     return pd.DataFrame(rows)
