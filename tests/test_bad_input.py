@@ -125,6 +125,18 @@ def test_genuine_numeric_and_string_arrays_still_load(tmp_path, protocol):
     assert out[0]["s"] == np.float32(2.5) and out[0]["i"] == -3 and out[1:] == obj[1:]
 
 
+def test_python2_numpy_pickle_still_loads():
+    """numpy 1.x under Python 2 wrote ``dtype('f4', 0, 1)`` (integers) and the raw data as a byte string."""
+    from mmtheory.data import iemocap
+
+    raw = np.arange(3, dtype="<f4").tobytes()
+    payload = (b"\x80\x02cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\nK\x00\x85U\x01b\x87R"
+               b"(K\x01K\x03\x85cnumpy\ndtype\nU\x02f4K\x00K\x01\x87R(K\x03U\x01<NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xff"
+               b"K\x00tb\x89U" + bytes([len(raw)]) + raw + b"tb.")
+    out = iemocap.restricted_load(payload)
+    assert out.dtype == np.float32 and out.tolist() == [0.0, 1.0, 2.0]
+
+
 def test_crafted_pickle_through_load_is_one_clear_error(tmp_path):
     from mmtheory.data import iemocap
 

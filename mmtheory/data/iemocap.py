@@ -177,7 +177,8 @@ class _PickledDtype:
     __hash__ = None  # never a dict key or set member
 
     def __init__(self, spec, align=False, copy=True) -> None:
-        if not isinstance(align, bool) or not isinstance(copy, bool):
+        # numpy writes (spec, False, True); numpy 1.x under Python 2 wrote the integers (spec, 0, 1)
+        if type(align) not in (bool, int) or type(copy) not in (bool, int) or align not in (0, 1) or copy not in (0, 1):
             raise _refuse("a numpy dtype with non-boolean align/copy arguments")
         if align:
             raise _refuse("an aligned numpy dtype")
@@ -245,7 +246,7 @@ class _PickledArray:
         if (not isinstance(shape, tuple) or len(shape) > 32
                 or any(type(n) is not int or n < 0 for n in shape)):
             raise _refuse(f"a numpy array with shape {shape!r:.80}")
-        if not isinstance(fortran, bool):
+        if type(fortran) not in (bool, int) or fortran not in (0, 1):
             raise _refuse("a numpy array with a non-boolean order flag")
         dt = _resolve_dtype(dt, "a numpy array")
         raw = _raw_bytes(raw, "a numpy array")
