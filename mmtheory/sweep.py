@@ -67,6 +67,7 @@ import pandas as pd
 from mmtheory._io import atomic_write_text
 
 SCHEMA = 1
+THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS")
 SCALARS = (str, int, float, bool)
 RESULTS_CSV = "results.csv"
 INTERNAL_COLUMNS = ("run_id", "attempts", "seconds")
@@ -474,7 +475,7 @@ def _local_cluster(n: int | None, log: Callable[[str], None]):
 
     n = n or os.cpu_count() or 1
     cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
-                           env={"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "TQDM_DISABLE": "1"})
+                           env={**{v: "1" for v in THREAD_VARS}, "TQDM_DISABLE": "1"})
     return Client(cluster), cluster
 
 
@@ -527,6 +528,22 @@ def connect(scheduler: Any = None, workers: int | None = None, log: Callable[[st
             cluster.close()
 
 
+@contextlib.contextmanager
+def _torch_threads(n: int | None) -> Iterator[None]:
+    """Torch's intra-op threads set to ``n`` inside the block (``None``: unchanged), then restored."""
+    if n is None:
+        yield
+        return
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def _progress(total: int, desc: str, progress: bool | None):
     from tqdm import tqdm
 
@@ -546,7 +563,8 @@ def _call(fn: Callable, kwargs: dict, shared: dict, threads: int | None):
 
 def map_runs(fn: Callable, kwargs_list: Sequence[Mapping[str, Any]], scheduler: Any = None, *,
              shared: Mapping[str, Any] | None = None, workers: int | None = None, retries: int = 2,
-             progress: bool | None = None, desc: str = "runs", log: Callable[[str], None] | None = print) -> list:
+             threads: int | None = 1, progress: bool | None = None, desc: str = "runs",
+             log: Callable[[str], None] | None = print) -> list:
     """``[fn(**shared, **kw) for kw in kwargs_list]``, in process or on Dask; results in input order.
 
     Parameters
@@ -563,6 +581,9 @@ def map_runs(fn: Callable, kwargs_list: Sequence[Mapping[str, Any]], scheduler: 
         Worker count for ``scheduler="local"``.
     retries : int
         Extra attempts of a call that raised (a worker's death is retried by Dask itself).
+    threads : int or None
+        Torch threads of each call (default 1, in process as on a worker, so results do not depend on
+        the scheduler); ``None`` leaves them alone in process.
     progress : bool, optional
         Progress bar (default: on unless ``TQDM_DISABLE``).
 
@@ -581,14 +602,16 @@ def map_runs(fn: Callable, kwargs_list: Sequence[Mapping[str, Any]], scheduler: 
         try:
             if client is None:
                 out = []
-                for kw in kwargs_list:
-                    out.append(fn(**shared, **kw))
-                    bar.update()
+                with _torch_threads(threads):
+                    for kw in kwargs_list:
+                        out.append(fn(**shared, **kw))
+                        bar.update()
                 return out
             from distributed import as_completed
 
             shared_f = {k: client.scatter(v, broadcast=True) for k, v in shared.items()}
-            futures = [client.submit(_call, fn, kw, shared_f, 1, pure=False, retries=retries) for kw in kwargs_list]
+            futures = [client.submit(_call, fn, kw, shared_f, threads or 1, pure=False, retries=retries)
+                       for kw in kwargs_list]
             index = {f.key: i for i, f in enumerate(futures)}
             out = [None] * len(futures)
             for f in as_completed(futures):
@@ -600,8 +623,9 @@ def map_runs(fn: Callable, kwargs_list: Sequence[Mapping[str, Any]], scheduler: 
 
 
 def run_grid(spec: GridSpec | str | os.PathLike | Mapping, out: str | os.PathLike | None = None,
-             scheduler: Any = None, *, workers: int | None = None, retries: int = 2, progress: bool | None = None,
-             table: str | os.PathLike | None = None, log: Callable[[str], None] | None = print) -> pd.DataFrame:
+             scheduler: Any = None, *, workers: int | None = None, retries: int = 2, threads: int | None = 1,
+             progress: bool | None = None, table: str | os.PathLike | None = None,
+             log: Callable[[str], None] | None = print) -> pd.DataFrame:
     """Run every run of a grid that has not finished; return the whole grid's results table.
 
     Parameters
@@ -615,6 +639,9 @@ def run_grid(spec: GridSpec | str | os.PathLike | Mapping, out: str | os.PathLik
         Worker count for ``scheduler="local"``.
     retries : int
         Extra attempts of a run that raised an exception.
+    threads : int or None
+        Torch threads of each run (default 1, in process as on a worker, so the table does not depend
+        on the scheduler); ``None`` leaves them alone in process.
     table : path, optional
         Also write the table there (``.csv`` or ``.parquet``); ``out/results.csv`` is always written.
 
@@ -650,17 +677,18 @@ def run_grid(spec: GridSpec | str | os.PathLike | Mapping, out: str | os.PathLik
             bar = _progress(len(pending), spec.name, progress)
             try:
                 if client is None:
-                    for rid, s in pending:
-                        try:
-                            execute_run(spec.experiment, s, rid, data, str(out))
-                        except Exception as exc:  # keep going; reported below
-                            errors[rid] = exc
-                        bar.update()
+                    with _torch_threads(threads):
+                        for rid, s in pending:
+                            try:
+                                execute_run(spec.experiment, s, rid, data, str(out))
+                            except Exception as exc:  # keep going; reported below
+                                errors[rid] = exc
+                            bar.update()
                 else:
                     from distributed import as_completed
 
                     data_f = client.scatter(data, broadcast=True) if data is not None else None
-                    futures = [client.submit(execute_run, spec.experiment, s, rid, data_f, str(out), 1,
+                    futures = [client.submit(execute_run, spec.experiment, s, rid, data_f, str(out), threads or 1,
                                              key=f"run-{spec.name}-{rid}", pure=False, retries=retries)
                                for rid, s in pending]
                     for f in as_completed(futures):

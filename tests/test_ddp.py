@@ -126,7 +126,8 @@ def test_grad_scaler_leaves_the_coefficients_unchanged():
 
 def test_observe_then_modulate_pools_micro_batches():
     g = torch.Generator().manual_seed(0)
-    za, zv, y = torch.randn(12, 4, generator=g), torch.randn(12, 4, generator=g), torch.randint(0, 4, (12,), generator=g)
+    za, zv = torch.randn(12, 4, generator=g), torch.randn(12, 4, generator=g)
+    y = torch.randint(0, 4, (12,), generator=g)
     enc = {"a": MLPEncoder(3), "b": MLPEncoder(3)}
     whole = OGMGE(enc, alpha=0.8, ge=False, params="weights")
     k_whole = whole.apply({"a": za, "b": zv}, y, 0)

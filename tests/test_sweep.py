@@ -39,14 +39,6 @@ def _sweep_spec(npz: Path, out: Path, **fixed) -> dict:
             "axes": {"set": ["a", "a+b"], "seed": [0, 1]}}
 
 
-@pytest.fixture
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 # ------------------------------------------------------------------------------------------- the spec
 
 
@@ -147,8 +139,7 @@ def test_npz_missing_file_and_not_an_archive(tmp_path):
 # --------------------------------------------------------------------------------- run folders, resume
 
 
-def test_grid_skips_finished_runs_resumes_interrupted_ones_and_changed_settings_are_new(tmp_path, monkeypatch,
-                                                                                         one_thread):
+def test_grid_skips_finished_runs_resumes_interrupted_ones_and_changed_settings_are_new(tmp_path, monkeypatch):
     npz = _npz(tmp_path / "d.npz")
     ref = sweep.run_grid(_sweep_spec(npz, tmp_path / "ref"), log=None)
     assert len(ref) == 4 and ref["run_id"].is_unique
@@ -222,10 +213,12 @@ def _kill_first_started_worker(out: Path, killed: list, stop: threading.Event) -
         time.sleep(0.02)
 
 
-def test_local_cluster_equals_in_process_and_survives_a_killed_worker(tmp_path, one_thread):
+def test_local_cluster_equals_in_process_and_survives_a_killed_worker(tmp_path):
     npz = _npz(tmp_path / "d.npz")
     small, slow = _sweep_spec(npz, tmp_path / "in"), _sweep_spec(npz, tmp_path / "slow-in", epochs=100)
+    threads = torch.get_num_threads()
     inproc, slow_ref = sweep.run_grid(small, log=None), sweep.run_grid(slow, log=None)  # runs of about 1 s
+    assert torch.get_num_threads() == threads  # one thread per run (as on a worker), restored after the grid
     logs = []
     # workers forked from this process (already warm) instead of spawned: the same code, seconds sooner
     with dask.config.set({"distributed.worker.multiprocessing-method": "fork"}), \
@@ -277,12 +270,13 @@ def test_example_grids_parse():
         assert len(sweep.expand(spec)) > 1, path
 
 
-def test_cli_sweep_runs_a_grid_and_refuses_two_schedulers(tmp_path, capsys, one_thread):
+def test_cli_sweep_runs_a_grid_and_refuses_two_schedulers(tmp_path, capsys):
     from mmtheory.cli import main
 
     _npz(tmp_path / "d.npz")
-    (tmp_path / "g.toml").write_text('experiment = "modality_sweep"\nname = "cli"\nout = "runs"\n[data]\nnpz = "d.npz"\n'
-                                     '[fixed]\nepochs = 2\nhidden = 4\nrefit_epochs = 0\n[axes]\nset = ["a", "a+b"]\n')
+    (tmp_path / "g.toml").write_text('experiment = "modality_sweep"\nname = "cli"\nout = "runs"\n[data]\n'
+                                     'npz = "d.npz"\n[fixed]\nepochs = 2\nhidden = 4\nrefit_epochs = 0\n'
+                                     '[axes]\nset = ["a", "a+b"]\n')
     assert main(["sweep", str(tmp_path / "g.toml"), "--table", str(tmp_path / "t.csv")]) == 0
     out, err = capsys.readouterr()
     assert "2 runs, 0 finished" in err and "test_acc" in out

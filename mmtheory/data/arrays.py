@@ -168,7 +168,8 @@ def load_npz(path: str | os.PathLike, modalities: Sequence[str] | None = None, *
     if TRAIN_MASK in arrays:
         mask = arrays[TRAIN_MASK]
         if mask.dtype != bool or mask.shape != (n,):
-            raise ValueError(f"'{TRAIN_MASK}' in {path} must be boolean of shape ({n},); got {mask.dtype} {mask.shape}.")
+            raise ValueError(f"'{TRAIN_MASK}' in {path} must be boolean of shape ({n},); "
+                             f"got {mask.dtype} {mask.shape}.")
         if mask.all() or not mask.any():
             raise ValueError(f"'{TRAIN_MASK}' in {path} must leave both training (True) and test (False) rows.")
         source = f"{path} (its train_mask)"
