@@ -29,16 +29,17 @@ def progress_disabled() -> bool:
 def _gather(x: torch.Tensor, idx: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
     """Rows ``idx`` (R, B) of ``x`` (n, d) shared, or (R, n, d) per run -> (R, B, d).
 
-    With ``rows`` (R_k,) only those runs are gathered -> (R_k, B, d).
+    With ``rows`` (R_k,) only those runs are gathered -> (R_k, B, d). One ``index_select`` of whole
+    rows (several times faster on a CPU than advanced indexing with a 2-D index).
     """
     if rows is not None:
         idx = idx[rows]
-        if x.ndim == 2:
-            return x[idx]
-        return x[rows[:, None], idx]
     if x.ndim == 2:
-        return x[idx]
-    return x[torch.arange(x.shape[0], device=x.device)[:, None], idx]
+        return x.index_select(0, idx.reshape(-1)).view(*idx.shape, *x.shape[1:])
+    r, n = x.shape[0], x.shape[1]
+    runs = rows if rows is not None else torch.arange(r, device=x.device)
+    flat = idx + n * runs[:, None]
+    return x.reshape(r * n, *x.shape[2:]).index_select(0, flat.reshape(-1)).view(*idx.shape, *x.shape[2:])
 
 
 def fit_batched(
