@@ -40,6 +40,7 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 
 from mmtheory._io import atomic_write_json
+from mmtheory.seeding import numpy_rng
 
 EMOTIONS = ("NEU", "HAP", "SAD", "FEA", "DIS", "ANG")
 SAMPLE_RATE = 22050
@@ -118,7 +119,7 @@ def actor_split(names: Iterable[str], test_fraction: float = 0.1, seed: int = 0)
         raise ValueError(f"an actor-disjoint split needs clips of at least two actors; got {actors}.")
     if not 0 < test_fraction < 1:
         raise ValueError(f"test_fraction must lie in (0, 1); got {test_fraction}.")
-    rng = np.random.default_rng(seed)
+    rng = numpy_rng(seed, "actor-split")
     n_test = min(max(1, round(test_fraction * len(actors))), len(actors) - 1)
     test_actors = set(rng.choice(actors, size=n_test, replace=False).tolist())
     train = [n for n in names if parse_name(n).actor not in test_actors]
@@ -507,7 +508,7 @@ def write_tiny_dataset(root: str | os.PathLike, names: Sequence[str], *, seconds
     root = Path(root)
     (root / "AudioWAV").mkdir(parents=True, exist_ok=True)
     (root / "VideoFlash").mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
+    rng = numpy_rng(seed, "tiny-dataset")
     h, w = video_size
     for name in names:
         label = parse_name(name).label
