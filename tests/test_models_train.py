@@ -119,3 +119,21 @@ def test_fusion_head_init_official_xavier_by_default_and_torch_as_a_switch(fusio
         assert torch.any(lin.bias != 0) and float(lin.weight.abs().max()) <= bound
     with pytest.raises(ValueError, match=r"head_init must be one of \['xavier', 'torch'\]; got 'he'"):
         make_fusion(fusion, {"a": 4, "b": 4}, 3, init="he")
+
+
+def test_seed_helper_spawns_independent_stable_streams():
+    from mmtheory.seeding import derive_seed, numpy_rng, seed_sequence, torch_generator
+
+    assert derive_seed(0, "shuffle", 3) == derive_seed(0, "shuffle", 3)  # stable across calls (CRC-32 names)
+    seeds = {derive_seed(0, k) for k in ("host", "device", "init", "ge-noise", "torch-host", "torch-device")}
+    assert len(seeds) == 6 and all(0 <= s < 2**63 for s in seeds)
+    assert derive_seed(0, "shuffle", 1) != derive_seed(0, "shuffle", 2) != derive_seed(1, "shuffle", 2)
+    assert 0 <= derive_seed(5, "numpy-global", bits=32) < 2**32
+    assert seed_sequence(0, "a").spawn_key == seed_sequence(0, "a").spawn_key
+    assert numpy_rng(0, "x").random() == numpy_rng(0, "x").random() != numpy_rng(0, "y").random()
+    assert torch.equal(torch.rand(3, generator=torch_generator(0, "z")), torch.rand(3, generator=torch_generator(0, "z")))
+    for bad in (-1, 1.5, True, "0"):
+        with pytest.raises(ValueError, match="seed must be a non-negative integer"):
+            derive_seed(bad, "x")
+    with pytest.raises(ValueError, match="stream key"):
+        derive_seed(0, -2)
