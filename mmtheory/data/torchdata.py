@@ -25,6 +25,17 @@ from mmtheory._validation import check_positive_int
 from mmtheory.data.cremad import CremadCache
 from mmtheory.seeding import derive_seed
 
+def shard_rows(n: int, rank: int, world_size: int) -> slice:
+    """Rows of a batch of ``n`` that ``rank`` of ``world_size`` keeps: contiguous, sizes differing by at most one.
+
+    The same split as ``torch.tensor_split(torch.arange(n), world_size)[rank]`` and as
+    ``mmtheory.train.distributed.ShardedBatches`` (data code never imports training code).
+    """
+    base, extra = divmod(n, world_size)
+    start = rank * base + min(rank, extra)
+    return slice(start, start + base + (1 if rank < extra else 0))
+
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -152,9 +163,8 @@ class CremadBatches:
         Order and frame choice are those of the single-process run; the crops of a shard are drawn
         from the rank's own device stream.
         """
-        from mmtheory.train.distributed import ShardedBatches
-
-        ShardedBatches(self, rank, world_size)  # validates rank and world size
+        if not (isinstance(world_size, int) and world_size >= 1 and isinstance(rank, int) and 0 <= rank < world_size):
+            raise ValueError(f"need 0 <= rank < world_size; got rank={rank!r}, world_size={world_size!r}.")
         view = copy.copy(self)
         view._shard = (int(rank), int(world_size))
         return view
@@ -174,8 +184,6 @@ class CremadBatches:
             else:
                 k = nf // 2
             if world > 1:  # the same draws as one process, then only this rank's rows
-                from mmtheory.train.distributed import shard_rows
-
                 rows = shard_rows(len(pos), rank, world)
                 pos, k = pos[rows], k[rows]
             spec, frame = self._gather(pos, k.numpy())
