@@ -139,10 +139,12 @@ def refit_heads(
     batch_size: int = 2048,
     seed: int = 0,
 ) -> torch.Tensor:
-    """Fit a fresh linear softmax head per run on frozen latents; return each run's best test accuracy.
+    """Fit a fresh linear softmax head per run on frozen latents; return each run's best scoring accuracy.
 
     This is how Huang et al. (2021) measure latent quality: freeze the trained encoder, refit only the
-    head, and take the best risk reached (here the 0-1 risk on the test set, checked after every epoch).
+    head, and take the best risk reached (here the 0-1 risk on the scoring rows ``latent_test``, checked
+    after every epoch; :func:`~mmtheory.experiments.modality_sweep.modality_sweep` passes the two halves
+    of a probe split held out from training, never the test set).
 
     Parameters
     ----------
