@@ -475,7 +475,9 @@ def _local_cluster(n: int | None, log: Callable[[str], None]):
 
     n = n or os.cpu_count() or 1
     cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
-                           env={**{v: "1" for v in THREAD_VARS}, "TQDM_DISABLE": "1"})
+                           env={**{v: "1" for v in THREAD_VARS}, "TQDM_DISABLE": "1",
+                                # the statistical profiler samples every task thread every 10 ms
+                                "DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED": "False"})
     return Client(cluster), cluster
 
 
