@@ -147,19 +147,12 @@ class OGMGE:
         must then call :meth:`modulate` (or :meth:`apply`) the same number of times.
     process_group : optional
         The ``torch.distributed`` group to reduce over (default: the whole world).
-    fused : bool, optional
-        How the GE noise is applied. ``False``: one parameter at a time (a few small kernels per
-        parameter; the reference, and what the CPU uses). ``True``: all selected gradients of an
-        encoder at once (one concatenation, segment reductions for the per-tensor std, one noise draw,
-        one copy back), which removes most kernel launches on a GPU, where the per-parameter loop cost
-        about a third of a CREMA-D training step (``benchmarks/RESULTS.md``). Same distribution, other
-        random numbers. ``None`` (default): fused when the gradients are on a CUDA device.
     """
 
     def __init__(self, encoders: Mapping[str, nn.Module], alpha: float = 0.8, *, variant: str = "paper",
                  ge: bool = True, start_epoch: int = 0, end_epoch: int = 50, params: str = "conv",
                  noise_on: str = "all", generator: torch.Generator | None = None, log: bool = True,
-                 distributed: bool | None = None, process_group=None, fused: bool | None = None) -> None:
+                 distributed: bool | None = None, process_group=None) -> None:
         if not (isinstance(alpha, (int, float)) and math.isfinite(alpha) and alpha >= 0):
             raise ValueError(f"alpha must be a finite number >= 0; got {alpha!r}.")
         if variant not in VARIANTS:
@@ -179,10 +172,6 @@ class OGMGE:
             raise ValueError(f"params={params!r} selects no parameter of encoder(s) {empty}{hint}.")
         self.generator, self.log = generator, log
         self.distributed, self.process_group = distributed, process_group
-        if fused not in (None, True, False):
-            raise ValueError(f"fused must be None, True or False; got {fused!r}.")
-        self.fused = fused
-        self._segments: dict = {}
         self.history: list[dict] = []
         self._step = 0
         self._pending: dict[str, torch.Tensor] | None = None  # score sums observed since the last modulate
@@ -279,11 +268,6 @@ class OGMGE:
         if active:
             for u, ps in self.params.items():
                 noisy = self.ge and (self.noise_on == "all" or k[u] < 1)
-                grads = [p.grad for p in ps if p.grad is not None]
-                fused = self.fused if self.fused is not None else bool(grads) and grads[0].is_cuda
-                if noisy and fused and grads:
-                    self._fused_ge(u, grads, k[u])
-                    continue
                 for p in ps:
                     if p.grad is None:
                         continue
@@ -301,30 +285,6 @@ class OGMGE:
             self.history.append(row)
         self._step += 1
         return k if active else {u: 1.0 for u in k}
-
-    def _fused_ge(self, u: str, grads: list[torch.Tensor], k: float) -> None:
-        """``g <- k g + N(0, std(g)^2)`` for every tensor of ``grads`` in a handful of kernels.
-
-        The gradients are concatenated (float32), each tensor's mean and std come from segment sums
-        (two passes, unbiased, + 1e-8; 1e-8 alone for a one-element tensor as in the loop), one noise
-        vector is drawn, and the result is copied back in place with one ``_foreach_copy_``.
-        """
-        device = grads[0].device
-        sizes = [g.numel() for g in grads]
-        key = (u, device, tuple(sizes))
-        if key not in self._segments:
-            n = torch.tensor(sizes, device=device, dtype=torch.float32)
-            seg = torch.repeat_interleave(torch.arange(len(sizes), device=device), n.to(torch.long))
-            self._segments[key] = (n, seg)
-        n, seg = self._segments[key]
-        flat = torch.cat([g.reshape(-1).float() for g in grads])
-        mean = torch.zeros(len(sizes), device=device).index_add_(0, seg, flat) / n
-        centred = flat - mean[seg]
-        var = torch.zeros(len(sizes), device=device).index_add_(0, seg, centred * centred) / (n - 1).clamp_min(1)
-        std = var.sqrt() + 1e-8
-        noise = torch.randn(flat.shape, generator=self.generator, device=device, dtype=torch.float32)
-        out = flat.mul_(k).addcmul_(noise, std[seg])
-        torch._foreach_copy_(grads, [o.view_as(g) for o, g in zip(out.split(sizes), grads)])
 
     def history_frame(self) -> pd.DataFrame:
         """The logged steps as a tidy DataFrame (scores are per-sample means)."""
