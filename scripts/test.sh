@@ -15,6 +15,6 @@ start=$(date +%s)
 # and every test file on one worker. MMTHEORY_TEST_WORKERS=1 runs everything in one process.
 workers="${MMTHEORY_TEST_WORKERS:-auto}"
 if [ "$workers" = "1" ]; then par=(); else par=(-n "$workers" --dist loadfile); fi
-python -m pytest tests notebooks --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg \
+python -m pytest tests notebooks --nbval --nbval-sanitize-with "$ROOT/tests/nbval_sanitize.cfg" \
   --nbval-cell-timeout=900 -p no:cacheprovider ${par[@]+"${par[@]}"} "$@"
 echo "[test] whole suite took $(( $(date +%s) - start )) s"

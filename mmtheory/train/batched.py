@@ -19,9 +19,9 @@ from tqdm import tqdm
 def progress_disabled() -> bool:
     """Whether tqdm's own switch ``TQDM_DISABLE`` turns progress bars off (``1``/``true``/``yes``).
 
-    Our bars take tqdm's defaults, so ``TQDM_DISABLE=1`` silences them (the build, the tests and the
-    benchmarks set it); this helper is for code that passes ``disable=`` explicitly, which tqdm lets
-    override the environment.
+    ``TQDM_DISABLE=1`` silences our bars (the build, the tests and the benchmarks set it); without it they
+    show only on a terminal (``disable=None``). This helper is for code that passes ``disable=``
+    explicitly, which tqdm lets override the environment.
     """
     return os.environ.get("TQDM_DISABLE", "").strip().lower() in ("1", "true", "yes", "on")
 
@@ -88,7 +88,9 @@ def fit_batched(
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     history = []
     groups = getattr(model, "modality_runs", None)
-    for _ in tqdm(range(epochs), desc=desc, leave=False):
+    # tqdm's own switch TQDM_DISABLE turns the bar off; otherwise it shows only on a terminal (never in a
+    # notebook's saved outputs, whose stderr is not one)
+    for _ in tqdm(range(epochs), desc=desc, leave=False, disable=progress_disabled() or None):
         if shared_order:
             order = torch.randperm(n, generator=gen).to(device).expand(n_runs, n)
         else:
