@@ -219,6 +219,31 @@ def modality_sweep(
                            kind="stable").reset_index(drop=True)
 
 
+def modality_sweeps(calls: Mapping[str, Mapping], scheduler=None) -> dict[str, pd.DataFrame]:
+    """Several independent :func:`modality_sweep` calls (a chapter's grid and its broken worlds).
+
+    Parameters
+    ----------
+    calls : dict of name -> keyword arguments of :func:`modality_sweep`
+    scheduler : None, "local:N", a Dask scheduler address or a ``distributed.Client``
+        ``None``: the calls run here, one after another. Otherwise each call is one task on Dask
+        (:func:`mmtheory.sweep.map_runs`, one torch thread per task as in a chapter); a call's result
+        does not depend on where it runs.
+
+    Returns
+    -------
+    dict of name -> DataFrame
+        ``modality_sweep``'s frame for each call, in the order of ``calls``.
+    """
+    names = list(calls)
+    if scheduler is None:
+        return {n: modality_sweep(**calls[n]) for n in names}
+    from mmtheory.sweep import map_runs
+
+    frames = map_runs(modality_sweep, [dict(calls[n]) for n in names], scheduler, desc="modality sweeps", log=None)
+    return dict(zip(names, frames))
+
+
 def _collect_probe(net, runs, sets, names, xs_fit, xs_score, probe, g) -> None:
     """Append each set's probe latents (R_set, n, |set| * hidden), assembled from its modalities' pieces only."""
     for slot, xs in ((0, xs_fit), (1, xs_score)):

@@ -75,14 +75,31 @@ def run_standin(world: AVStandin | None = None, *, n_train: int = 400, n_test: i
                 methods: Sequence[str] = ("baseline", "ogm", "ogm-ge"), seeds: Sequence[int] = (0, 1, 2),
                 epochs: int = 60, lr: float = 0.01, batch_size: int = 64, alpha: float = 0.8,
                 modulation_end: int | None = None, hidden: int = 64, features: int = 32, fusion: str = "concat",
-                optimizer: str = "sgd", unimodal: bool = True, ogm_options: Mapping | None = None) -> StandinResult:
+                optimizer: str = "sgd", unimodal: bool = True, ogm_options: Mapping | None = None,
+                scheduler=None) -> StandinResult:
     """Train unimodal models and late-fusion models with each method on the stand-in, for each seed.
 
     Seed ``s`` draws its own training set (``world.sample(n_train, seed=s)``) and initialisation;
     the test set is shared (seed 10,000). OGM acts on every weight matrix of the MLP encoders
     (``params="weights"``: they have no convolutions), for epochs ``0..modulation_end``
     (default: half of the epochs, the official 50 of 100).
+
+    ``scheduler``: ``None`` trains here, one seed after another; otherwise (``"local:N"``, a Dask
+    scheduler address or a ``distributed.Client``, see :func:`mmtheory.sweep.map_runs`) each seed is
+    one task. A seed's runs depend on nothing but the seed, so the result is the same frame, row for
+    row (a test checks it on a 2-worker cluster).
     """
+    if scheduler is not None and len(seeds) > 1:
+        from mmtheory.sweep import map_runs
+
+        shared = dict(world=world, n_train=n_train, n_test=n_test, methods=tuple(methods), epochs=epochs, lr=lr,
+                      batch_size=batch_size, alpha=alpha, modulation_end=modulation_end, hidden=hidden,
+                      features=features, fusion=fusion, optimizer=optimizer, unimodal=unimodal,
+                      ogm_options=dict(ogm_options) if ogm_options else None)
+        parts = map_runs(run_standin, [dict(seeds=[int(s)]) for s in seeds], scheduler, shared=shared,
+                         desc="stand-in seeds", log=None)
+        return StandinResult(*(pd.concat([getattr(r, k) for r in parts], ignore_index=True)
+                               for k in ("summary", "history", "steps", "probes")))
     world = world or AVStandin()
     names = ("audio", "visual")
     xt, yt = world.sample(n_test, seed=10_000)
