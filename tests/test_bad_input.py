@@ -78,6 +78,11 @@ CRAFTED = {
     "array state never set": (_R(_ma._reconstruct, (np.ndarray, (0,), b"b")), "state never arrived"),
     "array state version 2": (_array(_dtype("f8"), b"A" * 8, version=2), "state version 2"),
     "os.system": (_R(__import__("os").system, ("echo pwned",)), "refusing to unpickle (posix|os).system"),
+    # a 35-byte pickle asking for any amount of memory (here 2**40 bytes: the test would be killed if it ran)
+    "bytearray of a size": (_R(bytearray, (2**40,)), r"builtins.bytearray with arguments of types \['int'\]"),
+    "bytes of a size": (_R(bytes, (2**40,)), r"builtins.bytes with arguments of types \['int'\]"),
+    "bytearray of a size as an array's raw data": (
+        _array(_dtype("f8"), _R(bytearray, (2**40,)), shape=(2**37,)), "builtins.bytearray"),
 }
 
 _LOADER = textwrap.dedent("""

@@ -327,10 +327,33 @@ def _swap_arrays(obj, seen: dict):
     return obj  # str, bytes, numbers, numpy scalars, sets/frozensets (their members are hashable: no stand-ins)
 
 
+def _checked_bytes_args(kind: str, args: tuple) -> tuple:
+    """``bytes``/``bytearray`` as pickles of numpy and Python 2 call them: ``()``, ``(str, "latin1")`` or a
+    bytes-like copy. An integer (``bytearray(10**12)``: a 35-byte pickle asking for any amount of memory)
+    or any other argument is refused."""
+    if not args:
+        return ()
+    if len(args) == 2 and isinstance(args[0], str) and args[1] in ("latin1", "latin-1"):
+        return args
+    if len(args) == 1 and isinstance(args[0], (bytes, bytearray)):
+        return args
+    raise _refuse(f"builtins.{kind} with arguments of types {[type(a).__name__ for a in args]} (only (), "
+                  "(str, 'latin1') or bytes are read)")
+
+
+def _safe_bytes(*args) -> bytes:
+    return bytes(*_checked_bytes_args("bytes", args))
+
+
+def _safe_bytearray(*args) -> bytearray:
+    return bytearray(*_checked_bytes_args("bytearray", args))
+
+
 class RestrictedUnpickler(pickle.Unpickler):
     """Unpickler that builds only builtins containers and plain numeric/string numpy arrays and scalars.
 
-    What it accepts: ``set``, ``frozenset``, ``list``, ``dict``, ``tuple``, ``bytes``, ``bytearray``, ``complex``,
+    What it accepts: ``set``, ``frozenset``, ``list``, ``dict``, ``tuple``, ``complex``, ``bytes`` and
+    ``bytearray`` of ``()``, ``(str, "latin1")`` or bytes only (never of an integer: a size to allocate),
     ``_codecs.encode`` (how protocol 2 stores bytes) and numpy arrays and scalars whose dtype is a plain
     bool, integer, float, complex, bytes or unicode string (:data:`SAFE_DTYPE_KINDS`) in numpy's own
     pickle layout. numpy's classes are never handed to the pickle: ``dtype``, ``ndarray``,
@@ -342,14 +365,14 @@ class RestrictedUnpickler(pickle.Unpickler):
 
     _BUILTINS = {
         ("builtins", "set"), ("builtins", "frozenset"), ("builtins", "list"), ("builtins", "dict"),
-        ("builtins", "tuple"), ("builtins", "bytes"), ("builtins", "bytearray"), ("builtins", "complex"),
-        ("_codecs", "encode"),
+        ("builtins", "tuple"), ("builtins", "complex"), ("_codecs", "encode"),
     }
     _NUMPY = {
         ("numpy", "ndarray"): _NDARRAY, ("numpy", "dtype"): _PickledDtype,
         ("numpy.core.multiarray", "_reconstruct"): _reconstruct, ("numpy.core.multiarray", "scalar"): _scalar,
         ("numpy._core.multiarray", "_reconstruct"): _reconstruct, ("numpy._core.multiarray", "scalar"): _scalar,
         ("numpy.core.numeric", "_frombuffer"): _frombuffer, ("numpy._core.numeric", "_frombuffer"): _frombuffer,
+        ("builtins", "bytes"): _safe_bytes, ("builtins", "bytearray"): _safe_bytearray,
     }
     ALLOWED = _BUILTINS | set(_NUMPY)
 
