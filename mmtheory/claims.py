@@ -190,16 +190,25 @@ def params_key(params: dict[str, Any]) -> str:
 def is_default_run(chapter: str, params: dict[str, Any]) -> bool:
     """True when ``params`` equal the registered defaults of ``chapter`` under ``params['profile']``.
 
-    Keys that the profile does not define (paths such as ``results_dir``) are ignored; a data path
-    (``iemocap_path``, ``cremad_cache``) is part of ``data`` instead.
+    Strict: every registered setting must be present and equal, and any other key is a difference
+    unless it is one of :data:`NOT_SETTINGS` (where a run is written or executed, never what it computes;
+    a data path is recorded in ``data`` instead). A chapter or profile without registered defaults is
+    never the default run.
     """
     from mmtheory.profiles import PROFILES as CHAPTER_PROFILES
 
     profile = params.get("profile")
     defaults = CHAPTER_PROFILES.get(chapter, {}).get(profile)
     if defaults is None:
-        return True
-    return all(_jsonable(params.get(k, v)) == _jsonable(v) for k, v in defaults.items())
+        return False
+    extra = set(params) - set(defaults) - NOT_SETTINGS
+    if extra:
+        return False
+    return all(k in params and _jsonable(params[k]) == _jsonable(v) for k, v in defaults.items())
+
+
+#: Parameters that never change a chapter's results (where it writes, where it runs, which data path).
+NOT_SETTINGS = frozenset({"profile", "results_dir", "scheduler", "runs_dir", "iemocap_path", "cremad_cache"})
 
 
 def record(
@@ -227,7 +236,8 @@ def record(
     params : dict, optional
         Every parameter of the run (the chapter's resolved settings). Stored in the record. A run whose
         parameters differ from the profile's registered defaults never overwrites the profile's records:
-        it writes under ``<results_dir>/custom/<profile>-<hash>/claims/`` and says so.
+        it writes under ``<results_dir>/custom/<profile>-<hash>/claims/`` and says so. Without
+        ``params`` (a library call, not a chapter) the record is the profile's.
     data : str
         What the result was computed on ("synthetic", "IEMOCAP", "stand-in", ...).
     detail : str
@@ -246,13 +256,14 @@ def record(
             raise TypeError("record() needs a Verdict from mmtheory.checks (or the deprecated ours= and holds=).")
         verdict = Verdict("holds" if bool(holds) else "differs", ours=str(ours), margin=0.0,
                           reason=detail or "legacy boolean check")
+    given_params = params
     params = dict(params or {})
     params.setdefault("profile", profile)
     rec = dict(id=claim_id, profile=profile, data=data, detail=detail, version=__version__,
                params=_jsonable(params), **verdict.to_dict())
     root = resolve_results_dir(results_dir)
     chapter = CLAIMS[claim_id].chapter
-    if is_default_run(chapter, params):
+    if given_params is None or is_default_run(chapter, params):
         folder = root / profile / "claims"
         where = ""
     else:

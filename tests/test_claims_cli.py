@@ -159,3 +159,21 @@ def test_scorecard_table_reads_at_a_glance(results_tmp):
     assert html.count('<a href="') == len(claims.CLAIMS)
     reasons = reasons_table(card).to_html()
     assert "interval holds 0" in reasons and "H21-thm1" not in reasons  # not yet run: not listed
+
+
+def test_only_the_exact_default_run_writes_the_profile_records(tmp_path):
+    from mmtheory.checks import Verdict
+    from mmtheory.profiles import settings
+
+    cfg = settings("08_ogm_imbalance", "quick")
+    v = Verdict("holds", ours="x", margin=1.0, reason="r")
+    res = tmp_path / "res"
+    official = res / "quick" / "claims" / "P22-standin-ogmge.json"
+    claims.record("P22-standin-ogmge", v, profile="quick", params={**cfg, "scheduler": "local:2"}, results_dir=res)
+    assert official.exists()  # where it ran does not change what it computed
+    official.unlink()
+    missing = {k: val for k, val in cfg.items() if k != "seed"}
+    for params in (missing, {**cfg, "extra_knob": 1}, {**cfg, "seed": 3}):
+        line = claims.record("P22-standin-ogmge", v, profile="quick", params=params, results_dir=res)
+        assert "non-default parameters" in line and not official.exists()
+    assert len(list((res / "custom").glob("quick-*/claims/P22-standin-ogmge.json"))) == 3
