@@ -211,6 +211,9 @@ RESUME_CHANGES = {  # name: (TrainConfig changes, train_cremad changes, what the
     "StepLR period": ({"lr_step": 5}, {}, "lr_step was 70, now 5"),
     "cache identity": ({}, {"cache": "other"}, "cache was '[0-9a-f]{16}', now '[0-9a-f]{16}'"),
     "epochs below those done": ({"epochs": 1}, {}, "already done 2 epochs; epochs=1 is below that"),
+    # resolved from the device at fit time and stored resolved (a CPU run resumed on a GPU would switch on bf16)
+    "bf16 autocast switched on": ({"amp": True}, {}, "amp was False, now True"),
+    "channels-last switched on": ({"channels_last": True}, {}, "channels_last was False, now True"),
 }
 
 

@@ -260,12 +260,18 @@ def setting_differences(old: dict | None, new: dict) -> list[str]:
     for key in sorted(set(a) | set(b)):
         if key in _MAY_CHANGE:
             continue
+        if key in _RESOLVED_AT_FIT and (a.get(key) is None or b.get(key) is None):
+            continue  # "auto" in a request made before the device is known, or a run stored before they were
         if a.get(key, "<unset>") != b.get(key, "<unset>"):
             out.append(f"{key} was {a.get(key, '<unset>')!r}, now {b.get(key, '<unset>')!r}")
     return out
 
 
 _MAY_CHANGE = ("epochs", "save_best")
+#: Settings resolved by :func:`fit` from the device and the process group (bf16 autocast and channels-last
+#: on CUDA, the device type, the number of processes): stored resolved, so a run started on the CPU cannot
+#: continue with bf16 on a GPU, nor a 2-process run with 4, without it being named.
+_RESOLVED_AT_FIT = ("amp", "channels_last", "device_type", "world_size")
 
 
 def _flat(config: dict, prefix: str = "") -> dict:
@@ -278,7 +284,8 @@ def _flat(config: dict, prefix: str = "") -> dict:
     return out
 
 
-def check_same_run(old: dict | None, cfg: TrainConfig, where: str | os.PathLike, done: int | None = None) -> None:
+def check_same_run(old: dict | None, cfg: TrainConfig, where: str | os.PathLike, done: int | None = None,
+                   resolved: dict | None = None) -> None:
     """Refuse to continue (or reuse) the run stored at ``where`` with other settings than ``cfg``.
 
     Parameters
@@ -297,7 +304,7 @@ def check_same_run(old: dict | None, cfg: TrainConfig, where: str | os.PathLike,
     CheckpointError
         Naming every setting that differs, or the epochs.
     """
-    diff = setting_differences(old, _config_dict(cfg))
+    diff = setting_differences(old, {**_config_dict(cfg), **(resolved or {})})
     if diff:
         raise CheckpointError(
             f"{where} belongs to a run with other settings: {'; '.join(diff)}. A run continues only with the settings "
@@ -342,6 +349,9 @@ def fit(model: nn.Module, train: Batches, test: Batches, cfg: TrainConfig, *, de
     device = torch.device(device) if device is not None else next(model.parameters()).device
     amp = cfg.amp if cfg.amp is not None else device.type == "cuda"
     channels_last = cfg.channels_last if cfg.channels_last is not None else device.type == "cuda"
+    resolved = dict(amp=bool(amp), channels_last=bool(channels_last), device_type=device.type,
+                    world_size=int(dist.world_size) if ddp else 1)
+    config = {**_config_dict(cfg), **resolved}  # what is stored: every setting, the resolved ones resolved
     model.to(device)
     if channels_last:
         model.to(memory_format=torch.channels_last)
@@ -363,7 +373,7 @@ def fit(model: nn.Module, train: Batches, test: Batches, cfg: TrainConfig, *, de
         ckpt = _checkpoint_path(folder)
         if resume and ckpt.exists():
             state = load_checkpoint(ckpt, map_location=device)
-            check_same_run(state["config"], cfg, ckpt, done=int(state["epoch"]) + 1)
+            check_same_run(state["config"], cfg, ckpt, done=int(state["epoch"]) + 1, resolved=resolved)
             model.load_state_dict(state["model"])
             opt.load_state_dict(state["optimizer"])
             sched.load_state_dict(state["scheduler"])
@@ -436,7 +446,7 @@ def fit(model: nn.Module, train: Batches, test: Batches, cfg: TrainConfig, *, de
                                       "scheduler": sched.state_dict(), "generator": gen.get_state(),
                                       "torch_rng": torch.get_rng_state(),
                                       "ogm": ogm.state_dict() if ogm is not None else {},
-                                      "history": rows, "epoch": epoch, "config": _config_dict(cfg)})
+                                      "history": rows, "epoch": epoch, "config": config})
             if cfg.save_best and row["test_acc"] >= max(r["test_acc"] for r in rows):
                 _save_checkpoint(folder, {"model": model.state_dict(), "epoch": epoch, "test_acc": row["test_acc"]},
                                  name="best.pt")
@@ -446,7 +456,7 @@ def fit(model: nn.Module, train: Batches, test: Batches, cfg: TrainConfig, *, de
             atomic_write_text(folder / "steps.csv", _steps(ogm).to_csv(index=False))
     result = TrainResult(pd.DataFrame(rows), _steps(ogm), model)
     if folder is not None and writer:
-        atomic_write_json(folder / "summary.json", {**result.summary(), "config": _config_dict(cfg)})
+        atomic_write_json(folder / "summary.json", {**result.summary(), "config": config})
     if ddp:
         mmdist.barrier()  # the other ranks return once rank 0's files are written
     return result
