@@ -16,9 +16,12 @@ A grid is a small TOML file (``python -m mmtheory sweep grid.toml --workers 2``;
     ratio = [0.1, 1.0]
     seed = [0, 1, 2]
 
-Every run is a folder ``out/<run_id>`` where ``run_id`` is a hash of the experiment, its full
-settings and the *content* of its data (file digest), so a changed setting or changed data is a new
-run and never a silent reuse. The folder holds ``settings.json`` (written first), ``attempts.jsonl``
+Every run is a folder ``out/<run_id>`` where ``run_id`` is a hash of the experiment, the settings
+written in the grid (numbers compared as floats), the data (for the built-in experiments the *content*
+of its files, by digest; for a ``module:function`` experiment the ``[data]`` values as written) and
+the package's source code (:func:`code_digest`), so a changed setting, changed data or changed code is
+a new run and never a silent reuse. A setting left out is the function's default, which the code
+digest pins; writing ``seed = 0`` or leaving it out are two different runs with the same result. The folder holds ``settings.json`` (written first), ``attempts.jsonl``
 (one line per start: process, host, time) and, when the run finished, ``result.json`` (written
 atomically, last). Running the grid again skips finished runs; an unfinished one (a killed worker,
 an interrupted grid) restarts cleanly in a fresh ``work/`` folder, or -- ``cremad`` -- resumes its
@@ -174,12 +177,47 @@ def expand(spec: GridSpec) -> list[dict]:
     return [{**spec.fixed, **dict(zip(names, combo))} for combo in itertools.product(*spec.axes.values())]
 
 
+def _canonical(v: Any) -> Any:
+    """Numbers as floats (``ratio = 1`` and ``ratio = 1.0`` are one run), containers recursively."""
+    if isinstance(v, bool) or v is None or isinstance(v, str):
+        return v
+    if isinstance(v, (int, float)):
+        return float(v)
+    if isinstance(v, Mapping):
+        return {str(k): _canonical(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_canonical(x) for x in v]
+    return v
+
+
+_CODE_DIGEST: str | None = None
+
+
+def code_digest() -> str:
+    """SHA-256 (16 hex digits) of the package's source files: part of every run's id.
+
+    A finished run is reused only by the same code: a changed default (say a new initialisation) or a
+    fixed bug makes new runs instead of silently reusing results computed by other code.
+    """
+    global _CODE_DIGEST
+    if _CODE_DIGEST is None:
+        import hashlib
+
+        root = Path(__file__).resolve().parent
+        h = hashlib.sha256()
+        for path in sorted(root.rglob("*.py")):
+            h.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+        _CODE_DIGEST = h.hexdigest()[:16]
+    return _CODE_DIGEST
+
+
 def run_id(experiment: str, settings: Mapping[str, Any], data_fingerprint: Any = None) -> str:
-    """Hash (16 hex digits of SHA-256) of the experiment, the full settings and the data's fingerprint."""
+    """Hash (16 hex digits of SHA-256) of the experiment, the full settings, the data's fingerprint and
+    the package's code (:func:`code_digest`). Numbers are compared as floats."""
     import hashlib
 
-    blob = json.dumps({"schema": SCHEMA, "experiment": experiment, "settings": dict(settings),
-                       "data": data_fingerprint}, sort_keys=True, separators=(",", ":"))
+    blob = json.dumps({"schema": SCHEMA, "experiment": experiment, "settings": _canonical(dict(settings)),
+                       "data": data_fingerprint, "code": code_digest()}, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 

@@ -42,7 +42,7 @@ def _sweep_spec(npz: Path, out: Path, **fixed) -> dict:
 # ------------------------------------------------------------------------------------------- the spec
 
 
-def test_toml_spec_expands_crossing_the_axes(tmp_path):
+def test_toml_spec_expands_crossing_the_axes(tmp_path, monkeypatch):
     _npz(tmp_path / "d.npz")
     (tmp_path / "grid.toml").write_text('experiment = "modality_sweep"\nout = "runs"\n[data]\nnpz = "d.npz"\n'
                                         '[fixed]\nepochs = 2\n[axes]\nset = ["a", "b", "a+b"]\nratio = [0.5, 1.0]\n')
@@ -57,6 +57,11 @@ def test_toml_spec_expands_crossing_the_axes(tmp_path):
     assert sweep.run_id("modality_sweep", s, "fp") == sweep.run_id("modality_sweep", dict(reversed(s.items())), "fp")
     assert sweep.run_id("modality_sweep", {**s, "epochs": 3}, "fp") != sweep.run_id("modality_sweep", s, "fp")
     assert sweep.run_id("modality_sweep", s, "other data") != sweep.run_id("modality_sweep", s, "fp")
+    # a number written as 1 or 1.0 is one run; other code (a changed default, a fixed bug) is a new run
+    assert sweep.run_id("modality_sweep", {**s, "epochs": 2.0}, "fp") == sweep.run_id("modality_sweep", {**s, "epochs": 2}, "fp")
+    before = sweep.run_id("modality_sweep", s, "fp")
+    monkeypatch.setattr(sweep, "_CODE_DIGEST", "0" * 16)
+    assert sweep.run_id("modality_sweep", s, "fp") != before
 
 
 @pytest.mark.parametrize("spec, match", [
