@@ -14,7 +14,7 @@ def test_book_builds_without_warnings(built_book):
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-4000:]
     assert (html / "index.html").exists()
     overlap = (html / "notebooks" / "02_synthetic_overlap.html").read_text()
-    assert "ours: trained" in overlap and "301.92" in overlap  # the table with the paper's numbers
+    assert "ours: closed form" in overlap and "301.92" in overlap  # the table with the paper's numbers
     assert "[H21-syn-values] HOLDS" in overlap  # the claim status
     assert "produced with the &#39;quick&#39; profile" in overlap or "produced with the 'quick' profile" in overlap
     assert "<img" in overlap  # the heatmap
