@@ -220,12 +220,15 @@ def _kill_first_started_worker(out: Path, killed: list, stop: threading.Event) -
                     # had started another run): the test's assertions allow for that race
                     killed.append((attempts.parent.name, pid, (attempts.parent / "result.json").exists()))
                     return
-        time.sleep(0.02)
+        time.sleep(0.005)
 
 
 def test_local_cluster_equals_in_process_and_survives_a_killed_worker(tmp_path):
     npz = _npz(tmp_path / "d.npz")
-    small, slow = _sweep_spec(npz, tmp_path / "in"), _sweep_spec(npz, tmp_path / "slow-in", epochs=100)
+    # the killed grid reads other data (more rows): its scattered data never shares a content key with the
+    # first grid's, which Dask may still be releasing, and its runs last long enough to be caught running
+    npz_slow = _npz(tmp_path / "d-slow.npz", n=600)
+    small, slow = _sweep_spec(npz, tmp_path / "in"), _sweep_spec(npz_slow, tmp_path / "slow-in", epochs=100)
     threads = torch.get_num_threads()
     inproc, slow_ref = sweep.run_grid(small, log=None), sweep.run_grid(slow, log=None)  # runs of about 1 s
     assert torch.get_num_threads() == threads  # one thread per run (as on a worker), restored after the grid
