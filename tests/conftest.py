@@ -56,3 +56,14 @@ def results_tmp(tmp_path, monkeypatch):
     folder = tmp_path / "results"
     monkeypatch.setenv("MMTHEORY_RESULTS_DIR", str(folder))
     return folder
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny batched models train much faster on one thread (and the chapter pins one too)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

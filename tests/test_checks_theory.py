@@ -86,17 +86,6 @@ def test_shape_checks_fixed_frames():
     assert check_eta_rises_with_overlap(reversed_).status == "differs"
 
 
-@pytest.fixture
-def one_thread():
-    """Tiny batched models train much faster on one thread (and the chapter pins one too)."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def test_synthetic_broken_worlds_do_not_hold(one_thread):
     from mmtheory.experiments.synthetic import overlap_trained
 

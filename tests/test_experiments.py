@@ -7,17 +7,6 @@ from mmtheory.experiments.proposition1 import proposition1_check, summarize_prop
 from mmtheory.experiments.synthetic import nested_sets, overlap_table, overlap_trained, paper_table
 
 
-@pytest.fixture
-def one_thread():
-    """Tiny batched models train much faster on one thread (and the chapter pins one too)."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def test_overlap_table_small():
     df = overlap_table([1.0, 0.5, 0.0], d_shared=3, d_private=4, n_train=200)
     assert len(df) == 3 * 4
