@@ -13,6 +13,12 @@ Subpackages (each imports only what is listed beside it):
 ``mmtheory.claims``       the registry of the papers' claims and our reproduction status
 """
 
+from mmtheory import _dispatch
+
+# Before numpy or torch compute anything: one CPU code path on every x86-64 machine (see mmtheory._dispatch;
+# MMTHEORY_NATIVE_DISPATCH=1 turns it off).
+_dispatch.pin()
+
 __version__ = "0.1.0"
 
 __all__ = ["__version__"]

@@ -45,8 +45,9 @@ def rerun_box(chapter: str, timings: dict[str, dict[str, dict]] | None = None, b
     lines = [":::{admonition} Re-run this chapter", ":class: tip", "",
              "From the repository root, after `bash scripts/build.sh` has made `.venv`:", "",
              "```bash",
-             f".venv/bin/papermill {nb} out.ipynb                  # quick profile (CPU; what CI checks)",
-             f".venv/bin/papermill {nb} out.ipynb -p profile full  # paper scale",
+             "mkdir -p _runs   # ignored by git: re-runs never touch the checkout's notebooks",
+             f".venv/bin/papermill {nb} _runs/{chapter}.ipynb                  # quick profile (CPU; what CI checks)",
+             f".venv/bin/papermill {nb} _runs/{chapter}.ipynb -p profile full  # paper scale",
              "```", ""]
     t_quick = _fmt_time(timings.get("quick", {}).get(chapter))
     t_full = _fmt_time(timings.get("full", {}).get(chapter))

@@ -269,10 +269,24 @@ def record(
     else:
         folder = root / "custom" / f"{profile}-{params_key(params)}" / "claims"
         where = f" (non-default parameters: recorded under {folder}, not over the {profile} profile's records)"
-    atomic_write_json(folder / f"{claim_id}.json", rec)
+    path = folder / f"{claim_id}.json"
+    if not _reproduces(path, rec):  # a re-run within tolerance leaves the committed record as it is
+        atomic_write_json(path, rec)
     c = CLAIMS[claim_id]
     return (f"[{claim_id}] {verdict.status.upper()} (margin {verdict.margin:.3g} {verdict.units}): {c.statement} "
             f"Paper: {c.paper_value}. Ours: {verdict.ours}. {verdict.reason}.{where}")
+
+
+def _reproduces(path: Path, rec: dict) -> bool:
+    """Whether the record stored at ``path`` already says what ``rec`` says, within the book's tolerance
+    (:func:`mmtheory.tolerance.records_agree`: equal statuses, numbers within RTOL/ATOL)."""
+    from mmtheory.tolerance import records_agree
+
+    try:
+        old = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return records_agree(old, json.loads(json.dumps(rec)))
 
 
 def load_records(profile: str = "quick", results_dir: str | os.PathLike | None = None) -> dict[str, dict]:

@@ -12,6 +12,14 @@ from typing import Sequence
 def _cmd_claims(args: argparse.Namespace) -> int:
     from mmtheory import claims
 
+    folder = claims.resolve_results_dir(args.results_dir) / args.profile / "claims"
+    if not folder.is_dir() or not any(folder.glob("*.json")):
+        where = "" if folder.parent.parent.is_dir() else " (that folder does not exist)"
+        print(f"error: no claim records of the {args.profile} profile under {folder}{where}. The book's records "
+              "are committed in results/ of a checkout of the repository: pass --results-dir <checkout>/results "
+              "or set MMTHEORY_RESULTS_DIR, or execute the chapters (bash scripts/build.sh) to write them.",
+              file=sys.stderr)
+        return 1
     if args.json or args.format == "json":  # every record whole: status, ours, margin, interval, variant, params
         print(json.dumps(claims.claim_records(args.profile, args.results_dir), indent=2, default=str))
         return 0

@@ -5,8 +5,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${MMTHEORY_VENV:-$ROOT/.venv}"
 PYTHON="${PYTHON:-python3}"
 
-if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null; then
-  echo "error: $PYTHON is missing or older than 3.10; install Python 3.10+ or set PYTHON=/path/to/python3" >&2
+if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+  echo "error: $PYTHON is missing or older than 3.11; install Python 3.11+ or set PYTHON=/path/to/python3" >&2
   exit 1
 fi
 want="$(cat "$ROOT/pyproject.toml" "$ROOT/constraints.txt" | sha256sum | cut -d' ' -f1)"
@@ -26,3 +26,6 @@ else
 fi
 export PATH="$VENV/bin:$PATH"
 export PYTHONHASHSEED=0
+# One CPU code path for every process the build and the tests start (MKL, torch, oneDNN; see
+# mmtheory/_dispatch.py): set before any of them loads numpy or torch. MMTHEORY_NATIVE_DISPATCH=1 turns it off.
+eval "$(python -c "from mmtheory._dispatch import shell_exports; print(shell_exports())")"

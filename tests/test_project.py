@@ -1,10 +1,7 @@
 """The project's own promises: layout, dependencies in step, notebooks executed and parameterised."""
 
 import re
-try:
-    import tomllib
-except ImportError:  # Python 3.10
-    import tomli as tomllib
+import tomllib
 from pathlib import Path
 
 import nbformat

@@ -1,0 +1,327 @@
+"""Checks of Peng et al.'s claims (OGM-GE) and of the joint question HP-eta-weak.
+
+Every function takes tidy per-run results and returns a :class:`~mmtheory.checks.Verdict`; the
+chapters (08 stand-in, 09 CREMA-D, 10 two lenses) call them and narrate. Accuracies are in
+**percent** (0-100) and every margin is in percentage points.
+
+Uncertainty
+-----------
+Runs are paired by ``seed`` (same training set and initialisation for every method of a seed). With
+two or more seeds the decision uses a 95 % paired Student-t interval of the per-seed differences
+(:func:`mmtheory.checks.paired_interval`). With a single seed (a CREMA-D run per method), and the
+test-set size ``n_test`` given, it uses a normal interval of the difference of two proportions measured
+on ``n_test`` test samples (unpaired, so conservative); with one seed and no ``n_test`` there is no
+interval and the verdict is ``inconclusive``.
+
+Input frames
+------------
+``runs`` has one row per (method, seed): columns ``method`` (``"baseline"``, ``"ogm-ge"``,
+``"audio-only"``, ``"visual-only"``, ...), ``seed`` and the accuracy columns named by the arguments
+(``last_test_acc``, ``last_test_acc_visual``, ``probe_acc_visual``, ...), in percent. The stand-in's
+``run_standin(...).summary`` gives fractions: use :func:`standin_runs`. The CREMA-D chapter's
+``results_table`` gives one seed per run: use :func:`runs_from_results_table`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from mmtheory.checks import Verdict, decide_positive
+
+__all__ = ["standin_runs", "runs_from_results_table", "decide_difference", "all_of", "check_imbalance",
+           "check_ogmge", "check_weak_branch", "check_eta_weak"]
+
+_PERCENT_COLUMNS = ("last_test_acc", "best_test_acc", "last_test_acc_audio", "last_test_acc_visual",
+                    "best_test_acc_audio", "best_test_acc_visual", "probe_acc_audio", "probe_acc_visual")
+
+
+def standin_runs(summary: pd.DataFrame) -> pd.DataFrame:
+    """The stand-in's ``run_standin(...).summary`` (accuracies as fractions) with accuracies in percent.
+
+    Parameters
+    ----------
+    summary : pandas.DataFrame, shape (n_runs, ...)
+        One row per (method, seed); accuracy columns in [0, 1].
+
+    Returns
+    -------
+    pandas.DataFrame
+        A copy with every accuracy column of :data:`_PERCENT_COLUMNS` that is present multiplied by 100.
+    """
+    out = summary.copy()
+    for col in _PERCENT_COLUMNS:
+        if col in out:
+            out[col] = 100.0 * out[col].astype(float)
+    return out
+
+
+def runs_from_results_table(table: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
+    """CREMA-D ``results_table`` (one row per run, percent) as the tidy ``runs`` frame of this module.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Columns ``run``, ``best_acc``, ``last_acc`` and ``last_visual_branch`` (percent), as written by
+        :func:`mmtheory.experiments.cremad.results_table`.
+    seed : int
+        The seed of these runs (one run per method).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``method``, ``seed``, ``best_test_acc``, ``last_test_acc``, ``last_test_acc_visual``.
+    """
+    need = {"run", "best_acc", "last_acc", "last_visual_branch"}
+    missing = need - set(table.columns)
+    if missing:
+        raise ValueError(f"a CREMA-D results table needs columns {sorted(need)}; missing {sorted(missing)} "
+                         "(make it with mmtheory.experiments.cremad.results_table).")
+    return pd.DataFrame({"method": table["run"].astype(str), "seed": int(seed),
+                         "best_test_acc": table["best_acc"].astype(float),
+                         "last_test_acc": table["last_acc"].astype(float),
+                         "last_test_acc_visual": table["last_visual_branch"].astype(float)})
+
+
+def _paired(runs: pd.DataFrame, column: str, methods: Sequence[str]) -> pd.DataFrame:
+    """``seed x method`` table of ``column`` (percent) for ``methods``; one clear error per bad input."""
+    if not isinstance(runs, pd.DataFrame):
+        raise TypeError(f"runs must be a pandas DataFrame with columns method, seed, {column}; got {type(runs).__name__}.")
+    need = {"method", "seed", column}
+    missing = need - set(runs.columns)
+    if missing:
+        raise ValueError(f"runs need columns {sorted(need)}; missing {sorted(missing)}.")
+    absent = [m for m in methods if m not in set(runs["method"])]
+    if absent:
+        raise ValueError(f"runs have no method {absent}; methods present: {sorted(set(runs['method']))}.")
+    sub = runs[runs["method"].isin(methods)]
+    if sub.duplicated(["method", "seed"]).any():
+        raise ValueError("runs have more than one row for a (method, seed); give one row per run.")
+    wide = sub.pivot(index="seed", columns="method", values=column)[list(methods)].astype(float)
+    wide = wide.dropna()
+    if wide.empty:
+        raise ValueError(f"no seed has {column!r} for every method of {list(methods)} (NaN or missing runs).")
+    vals = wide.to_numpy()
+    if np.nanmax(vals) <= 1.0:
+        raise ValueError(f"{column!r} looks like fractions (all <= 1); checks take percent: multiply by 100 "
+                         "(standin_runs does it for run_standin summaries).")
+    if np.nanmin(vals) < 0 or np.nanmax(vals) > 100:
+        raise ValueError(f"{column!r} must be accuracies in percent (0-100); got values in "
+                         f"[{np.nanmin(vals):.4g}, {np.nanmax(vals):.4g}].")
+    return wide
+
+
+def decide_difference(a: Sequence[float], b: Sequence[float], *, ours: str, what: str, n_test: int | None = None,
+                      level: float = 0.95, units: str = "points") -> Verdict:
+    """Decide "a > b" for paired accuracies (percent) over seeds.
+
+    Parameters
+    ----------
+    a, b : sequence of float, shape (n_seeds,)
+        Accuracies in percent, paired by seed.
+    ours, what : str
+        Our value as shown, and a few words naming the difference ``a - b``.
+    n_test : int, optional
+        Test-set size; used only with a single seed (two-proportion normal interval).
+    level : float
+    units : str
+
+    Returns
+    -------
+    Verdict
+        holds when the interval of ``a - b`` lies above 0, differs when below, else inconclusive.
+    """
+    a, b = np.asarray(a, dtype=float).ravel(), np.asarray(b, dtype=float).ravel()
+    if a.shape != b.shape or a.size == 0:
+        raise ValueError(f"a and b must be paired accuracies of the same, non-zero length; got {a.size} and {b.size}.")
+    if a.size >= 2 or n_test is None:
+        return decide_positive(a - b, ours=ours, units=units, what=what, level=level)
+    if int(n_test) < 1:
+        raise ValueError(f"n_test must be a positive number of test samples; got {n_test!r}.")
+    pa, pb = a[0] / 100.0, b[0] / 100.0
+    se = 100.0 * math.sqrt(max(pa * (1 - pa), 0.0) / n_test + max(pb * (1 - pb), 0.0) / n_test)
+    mean = float(a[0] - b[0])
+    half = float(stats.norm.ppf(0.5 + level / 2.0)) * se
+    lo, hi = mean - half, mean + half
+    common = dict(ours=ours, units=units, interval=(lo, hi),
+                  interval_method=f"{level:.0%} two-proportion normal interval over {int(n_test)} test samples (one seed)",
+                  details=dict(mean=mean, n=1, n_test=int(n_test), mean_minus_threshold=mean))
+    if lo > 0:
+        return Verdict("holds", margin=lo, reason=f"{what}: {mean:.4g} {units}, interval [{lo:.4g}, {hi:.4g}] above 0",
+                       **common)
+    if hi < 0:
+        return Verdict("differs", margin=-hi, reason=f"{what}: {mean:.4g} {units}, interval [{lo:.4g}, {hi:.4g}] below 0",
+                       **common)
+    return Verdict("inconclusive", margin=0.0,
+                   reason=f"{what}: {mean:.4g} {units}, interval [{lo:.4g}, {hi:.4g}] contains 0", **common)
+
+
+def all_of(parts: Mapping[str, Verdict], *, ours: str, units: str = "points") -> Verdict:
+    """A claim that needs every part: holds if all parts hold, differs if any differs, else inconclusive.
+
+    The margin of "holds" is the smallest part margin (the part closest to flipping); of "differs" the
+    largest margin among the differing parts (all of them would have to flip); the interval is the one
+    of the deciding part. ``details`` keeps every part's verdict.
+
+    Parameters
+    ----------
+    parts : mapping of str to Verdict
+        Named partial verdicts (e.g. one per modality pair or per fusion).
+    ours : str
+    units : str
+    """
+    if not parts:
+        raise ValueError("all_of needs at least one part.")
+    bad = [k for k, v in parts.items() if not isinstance(v, Verdict)]
+    if bad:
+        raise TypeError(f"all_of takes Verdicts; parts {bad} are not.")
+    details = {"parts": {k: v.to_dict() for k, v in parts.items()}}
+    method = next(iter(parts.values())).interval_method
+    differing = {k: v for k, v in parts.items() if v.status == "differs"}
+    if differing:
+        key = max(differing, key=lambda k: differing[k].margin)
+        v = differing[key]
+        return Verdict("differs", ours=ours, margin=v.margin, units=units, interval=v.interval, interval_method=method,
+                       reason=f"{len(differing)} of {len(parts)} part(s) contradict it; {key}: {v.reason}",
+                       details=details)
+    open_ = {k: v for k, v in parts.items() if v.status != "holds"}
+    if open_:
+        key = next(iter(open_))
+        v = open_[key]
+        return Verdict("inconclusive", ours=ours, margin=0.0, units=units, interval=v.interval, interval_method=method,
+                       reason=f"{len(open_)} of {len(parts)} part(s) undecided; {key}: {v.reason}", details=details)
+    key = min(parts, key=lambda k: parts[k].margin)
+    v = parts[key]
+    return Verdict("holds", ours=ours, margin=v.margin, units=units, interval=v.interval, interval_method=method,
+                   reason=f"all {len(parts)} part(s) hold; closest {key}: {v.reason}", details=details)
+
+
+def check_imbalance(runs: pd.DataFrame, *, acc: str = "last_test_acc", baseline: str = "baseline",
+                    unimodal: Sequence[str] = ("audio-only", "visual-only"), n_test: int | None = None,
+                    level: float = 0.95) -> Verdict:
+    """P22-imbalance / P22-standin-imbalance: the jointly trained model is worse than the best unimodal one.
+
+    The best unimodal model is the one of ``unimodal`` with the highest mean ``acc``; the decided
+    difference is ``unimodal - baseline`` per seed (positive: the claim's direction). On CREMA-D the
+    paper compares with audio-only: pass ``unimodal=("audio-only",)``.
+
+    Parameters
+    ----------
+    runs : pandas.DataFrame
+        One row per (method, seed), accuracies in percent (see the module docstring).
+    acc : str
+        Accuracy column (``last_test_acc`` or ``best_test_acc``).
+    baseline : str
+    unimodal : sequence of str
+    n_test : int, optional
+        Test-set size, for a single seed.
+    level : float
+    """
+    if not unimodal:
+        raise ValueError("unimodal must name at least one unimodal run, e.g. ('audio-only',).")
+    wide = _paired(runs, acc, [baseline, *unimodal])
+    best = max(unimodal, key=lambda u: wide[u].mean())
+    gap = wide[best].mean() - wide[baseline].mean()
+    ours = (f"{baseline} {wide[baseline].mean():.2f} vs best unimodal ({best}) {wide[best].mean():.2f}: "
+            f"{best} ahead by {gap:+.2f} points over {len(wide)} seed(s)")
+    return decide_difference(wide[best], wide[baseline], ours=ours, what=f"{best} minus {baseline}", n_test=n_test,
+                             level=level)
+
+
+def check_ogmge(runs: pd.DataFrame, *, acc: str = "last_test_acc", baseline: str = "baseline",
+                method: str = "ogm-ge", n_test: int | None = None, level: float = 0.95) -> Verdict:
+    """P22-ogmge / P22-standin-ogmge: OGM-GE improves the concatenation baseline (``method - baseline`` > 0).
+
+    Parameters
+    ----------
+    runs : pandas.DataFrame
+        One row per (method, seed), accuracies in percent.
+    acc, baseline, method : str
+    n_test : int, optional
+    level : float
+    """
+    wide = _paired(runs, acc, [baseline, method])
+    wins = int((wide[method] > wide[baseline]).sum())
+    ours = (f"{wide[baseline].mean():.2f} -> {wide[method].mean():.2f} "
+            f"({wide[method].mean() - wide[baseline].mean():+.2f} points, better in {wins}/{len(wide)} seeds)")
+    return decide_difference(wide[method], wide[baseline], ours=ours, what=f"{method} minus {baseline}",
+                             n_test=n_test, level=level)
+
+
+def check_weak_branch(runs: pd.DataFrame, *, branch: str = "last_test_acc_visual", probe: str | None = None,
+                      baseline: str = "baseline", method: str = "ogm-ge", n_test: int | None = None,
+                      level: float = 0.95) -> Verdict:
+    """P22-weak-branch / P22-standin-weak-branch: OGM-GE improves the weak branch inside the fused model.
+
+    Decided on the weak branch's accuracy (``branch``); with ``probe`` (a frozen-encoder linear probe
+    of the weak encoder, stand-in) the probe must improve as well (:func:`all_of`).
+
+    Parameters
+    ----------
+    runs : pandas.DataFrame
+        One row per (method, seed), accuracies in percent.
+    branch : str
+        Column of the weak branch's accuracy.
+    probe : str, optional
+        Column of the weak encoder's probe accuracy.
+    baseline, method : str
+    n_test : int, optional
+    level : float
+    """
+    wide = _paired(runs, branch, [baseline, method])
+    parts = {"branch": decide_difference(wide[method], wide[baseline], ours="", what=f"{branch}: {method} minus {baseline}",
+                                         n_test=n_test, level=level)}
+    ours = f"weak branch {wide[baseline].mean():.2f} -> {wide[method].mean():.2f} ({wide[method].mean() - wide[baseline].mean():+.2f} points)"
+    if probe is not None:
+        wp = _paired(runs, probe, [baseline, method])
+        parts["probe"] = decide_difference(wp[method], wp[baseline], ours="", what=f"{probe}: {method} minus {baseline}",
+                                           n_test=n_test, level=level)
+        ours += f"; weak probe {wp[baseline].mean():.2f} -> {wp[method].mean():.2f} ({wp[method].mean() - wp[baseline].mean():+.2f} points)"
+    if len(parts) == 1:
+        from dataclasses import replace
+        return replace(parts["branch"], ours=ours)
+    return all_of(parts, ours=ours)
+
+
+def check_eta_weak(probes: pd.DataFrame, *, modality: str = "visual", baseline: str = "baseline",
+                   method: str = "ogm-ge", level: float = 0.95) -> Verdict:
+    r"""HP-eta-weak: OGM-GE lowers the weak encoder's latent quality :math:`\hat\eta` for every fusion.
+
+    :math:`\hat\eta` = linear-probe test error in percent (``100 * probe_err``). Per fusion, the decided
+    difference is :math:`\hat\eta_\text{baseline} - \hat\eta_\text{OGM-GE}` per seed (positive: lowered);
+    the claim needs every fusion (:func:`all_of`).
+
+    Parameters
+    ----------
+    probes : pandas.DataFrame
+        One row per (fusion, method, seed, modality) with ``probe_err`` in [0, 1] (``run_standin(...).probes``
+        with a ``fusion`` column).
+    modality : str
+        The weak modality.
+    baseline, method : str
+    level : float
+    """
+    need = {"fusion", "method", "seed", "modality", "probe_err"}
+    if not isinstance(probes, pd.DataFrame) or need - set(probes.columns):
+        got = sorted(probes.columns) if isinstance(probes, pd.DataFrame) else type(probes).__name__
+        raise ValueError(f"probes need columns {sorted(need)}; got {got}.")
+    err = probes["probe_err"].astype(float)
+    if err.min() < 0 or err.max() > 1:
+        raise ValueError(f"probe_err must be an error rate in [0, 1]; got values in [{err.min():.4g}, {err.max():.4g}].")
+    sub = probes[probes["modality"] == modality]
+    if sub.empty:
+        raise ValueError(f"no probe of modality {modality!r}; modalities present: {sorted(set(probes['modality']))}.")
+    parts, changes = {}, {}
+    for fusion, g in sub.groupby("fusion", sort=False):
+        acc = g.assign(acc=100.0 * (1.0 - g["probe_err"].astype(float)))
+        wide = _paired(acc, "acc", [baseline, method])
+        # eta_base - eta_method = acc_method - acc_base (eta = 100 - acc)
+        parts[str(fusion)] = decide_difference(wide[method], wide[baseline], ours="",
+                                               what=f"{fusion}: eta-hat lowered by", level=level)
+        changes[str(fusion)] = float((wide[baseline] - wide[method]).mean())
+    ours = f"{modality} eta-hat change: " + ", ".join(f"{f} {v:+.2f}" for f, v in changes.items()) + " points"
+    return all_of(parts, ours=ours)

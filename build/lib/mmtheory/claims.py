@@ -1,0 +1,349 @@
+"""The registry of the papers' claims and of our reproduction status: the backbone of the book.
+
+Every claim of both papers that the book checks has an entry in :data:`CLAIMS` (its statement and the
+paper's value). A chapter that checks a claim calls :func:`record` with our value and the outcome of a
+computed comparison; the record is written atomically as JSON under
+``<results_dir>/<profile>/claims/<id>.json``. :func:`scorecard` joins the catalogue with the records
+(``python -m mmtheory claims`` prints it); a claim with no record is "not yet run".
+
+``results_dir`` resolves, in order: the argument, the environment variable ``MMTHEORY_RESULTS_DIR``,
+``results/`` at the root of the source checkout (where the quick-profile records are committed).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from mmtheory import __version__
+from mmtheory._io import atomic_write_json
+from mmtheory.checks import STATUSES, Verdict
+
+PROFILES = ("quick", "full")
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One claim of a paper.
+
+    Attributes
+    ----------
+    id : str
+        Stable identifier, ``H21-...`` (Huang et al. 2021), ``P22-...`` (Peng et al. 2022) or ``HP-...`` (a question joining both).
+    paper : str
+    section : str
+    statement : str
+        The claim in the paper's terms.
+    paper_value : str
+        The paper's number(s) or qualitative statement.
+    chapter : str
+        The notebook (without extension) that checks it.
+    """
+
+    id: str
+    paper: str
+    section: str
+    statement: str
+    paper_value: str
+    chapter: str
+
+
+_H = "Huang et al. 2021"
+_P = "Peng et al. 2022"
+_HP = "Huang et al. 2021 x Peng et al. 2022"
+
+CLAIMS: dict[str, Claim] = {
+    c.id: c
+    for c in [
+        Claim("H21-nested", _H, "Sec. 3 (Def. 1)",
+              "For N a subset of M, G_N is a subset of G_M, so the best latent quality reachable with M is at least as good as with N.",
+              "structural (no number)", "01_framework"),
+        Claim("H21-syn-w1", _H, "Sec. 6.2, synthetic table",
+              "With full overlap (w = 1) every modality set reaches eta = 0.", "0 in every row at w = 1", "02_synthetic_overlap"),
+        Claim("H21-syn-all", _H, "Sec. 6.2, synthetic table",
+              "With all four modalities eta = 0 for every w.", "0 in every column for m1..m4", "02_synthetic_overlap"),
+        Claim("H21-syn-more", _H, "Sec. 6.2, synthetic table",
+              "For w < 1, eta falls as modalities are added.", "e.g. w = 0: 301.92 > 207.45 > 103.23 > 0", "02_synthetic_overlap"),
+        Claim("H21-syn-overlap", _H, "Sec. 6.2, synthetic table",
+              "For a fixed set short of all modalities, eta rises as the overlap w falls.", "e.g. m1: 0 < 12.04 < 75.89 < 193.28 < 301.92",
+              "02_synthetic_overlap"),
+        Claim("H21-syn-values", _H, "Sec. 6.2, synthetic table",
+              "The table's values (closed form of our generator: (1-w)^2 d_p (K-|M|), d_p = 100).",
+              "12.04 ... 301.92 (12 non-zero cells)", "02_synthetic_overlap"),
+        Claim("H21-prop1", _H, "Prop. 1",
+              "Linear g and h with no bottleneck (latent as wide as the target), M = [K], N = [K-1]: gamma_S(M, N) <= 0 "
+              "(population ERM, and noise-free ERM with m >= d).",
+              "gamma_S <= 0", "03_proposition1"),
+        Claim("H21-prop1-finite", _H, "Prop. 1 (finite S)",
+              "gamma_S(M, N) <= 0 for every finite, noisy training sample S (no bottleneck).",
+              "gamma_S <= 0 (qualifiers open)", "03_proposition1"),
+        Claim("H21-prop1-bottleneck", _H, "Prop. 1 (bottleneck)",
+              "With a rank-1 bottleneck (latent narrower than the target), gamma_S(M, N) <= 0 for noise-free samples "
+              "with m >= d; the share of violations is our value.",
+              "not stated (the paper leaves the latent size open)", "03_proposition1"),
+        Claim("H21-complexity-grows", _H, "Sec. 4 (discussion of Thm. 1)",
+              "The complexity term R_m(H o G_M) grows as modalities are added (and decays as 1/sqrt(m)).",
+              "qualitative", "05_rademacher"),
+        Claim("H21-thm1", _H, "Thm. 1",
+              "r(M) - r(N) <= gamma_S(M, N) + 8 L R_m(H o G_M) + 4C/sqrt(m) + 2C sqrt(2 ln(2/delta)/m) w.p. >= 1 - delta/2.",
+              "bound holds w.p. >= 1 - delta/2", "06_theorems"),
+        Claim("H21-thm2", _H, "Thm. 2",
+              "eta(g_M) <= 4 L R_m(H o G_M) + 4 L R_m(H o G) + 6C sqrt(2 ln(2/delta)/m) + L_hat(h_M o g_M, S) w.p. >= 1 - delta.",
+              "bound holds w.p. >= 1 - delta", "06_theorems"),
+        Claim("H21-principle", _H, "Sec. 5 (principle)",
+              "More modalities win at large m; a smaller set can win at small m.", "sign change of r(M) - r(N) with m", "06_theorems"),
+        Claim("H21-selection", _H, "Sec. 5 (principle as a rule)",
+              "Choosing M over N when the centred-loss gain exceeds the complexity difference (in loss units, Theorem 2's "
+              "constant 4L) picks the set with the lower population risk at least as well as always-larger, "
+              "always-smaller or a validation split (lower population regret).",
+              "qualitative", "07_selection"),
+        Claim("H21-iemocap-t1", _H, "Table 1",
+              "IEMOCAP test accuracy (full training set) grows as a modality is added: TV > T, TA > T, TVA > TA, TVA > TV.",
+              "T 49.93, TV 51.08, TA 53.03, TVA 53.89", "04_iemocap"),
+        Claim("H21-iemocap-t2", _H, "Table 2",
+              "With enough data TVA is best; with very little data a smaller set beats TVA.",
+              "ratio 1: TVA 53.89 best; ratio 1e-4: TA 25.06 > TVA 24.71", "04_iemocap"),
+        Claim("H21-iemocap-t3", _H, "Table 3",
+              "Test-accuracy difference and latent-quality difference have the same sign for the four pairs.",
+              "TV/T 1.15, 1.36; TA/T 3.10, 3.57; TVA/TA 0.86, 0.19; TVA/TV 2.81, 2.4", "04_iemocap"),
+        Claim("H21-standin-t1", _H, "Table 1 (stand-in)",
+              "On the IEMOCAP-shaped stand-in (synthetic, not IEMOCAP): accuracy grows as a modality is added (the four pairs of Table 3).",
+              "T 49.93, TV 51.08, TA 53.03, TVA 53.89 (IEMOCAP)", "04_iemocap"),
+        Claim("H21-standin-t2", _H, "Table 2 (stand-in)",
+              "On the stand-in: TVA best with the full training set, a smaller set beats TVA at the smallest fraction.",
+              "ratio 1: TVA best; ratio 1e-4: TA > TVA (IEMOCAP)", "04_iemocap"),
+        Claim("H21-standin-t3", _H, "Table 3 (stand-in)",
+              "On the stand-in: accuracy difference and latent-quality difference have the same sign for the four pairs.",
+              "same sign in all four pairs (IEMOCAP)", "04_iemocap"),
+        Claim("P22-imbalance", _P, "Sec. 1, Table 1",
+              "On CREMA-D the concatenation baseline is worse than the audio-only model.", "51.7 < 54.4",
+              "09_ogm_cremad"),
+        Claim("P22-ogmge", _P, "Table 1",
+              "OGM-GE improves the concatenation baseline on CREMA-D.", "51.7 -> 61.9", "09_ogm_cremad"),
+        Claim("P22-weak-branch", _P, "Sec. 4",
+              "On CREMA-D, OGM-GE improves the weak (visual) branch's accuracy within the fused model.",
+              "qualitative (figures)", "09_ogm_cremad"),
+        Claim("P22-standin-imbalance", _P, "Sec. 1 (stand-in)",
+              "On the audio-visual stand-in (synthetic, not CREMA-D): the jointly trained concat model is worse "
+              "than the best unimodal model.", "51.7 < 54.4 (CREMA-D)", "08_ogm_imbalance"),
+        Claim("P22-standin-ogmge", _P, "Table 1 (stand-in)",
+              "On the stand-in: OGM-GE improves the concatenation baseline.", "51.7 -> 61.9 (CREMA-D)",
+              "08_ogm_imbalance"),
+        Claim("P22-standin-weak-branch", _P, "Sec. 4 (stand-in)",
+              "On the stand-in: OGM-GE improves the weak modality's branch within the fused model.",
+              "qualitative (figures, CREMA-D)", "08_ogm_imbalance"),
+        Claim("HP-eta-weak", _HP, "Huang Def. 2 applied to Peng Sec. 3",
+              "On the stand-in: OGM-GE lowers the weak modality's latent quality eta (frozen-encoder probe error) "
+              "for every fusion, as Huang et al.'s framework predicts for a better-trained encoder.",
+              "prediction (no number in either paper)", "10_two_lenses"),
+    ]
+}
+
+
+def repo_root() -> Path | None:
+    """The source checkout's root if this package runs from one (it has ``_toc.yml``), else None."""
+    root = Path(__file__).resolve().parents[1]
+    return root if (root / "_toc.yml").exists() else None
+
+
+def resolve_results_dir(path: str | os.PathLike | None = None) -> Path:
+    """Resolve the results folder (see the module docstring)."""
+    if path is not None:
+        return Path(path)
+    if os.environ.get("MMTHEORY_RESULTS_DIR"):
+        return Path(os.environ["MMTHEORY_RESULTS_DIR"])
+    root = repo_root()
+    return (root if root is not None else Path.cwd()) / "results"
+
+
+def _check_profile(profile: str) -> str:
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; valid profiles are {list(PROFILES)}.")
+    return profile
+
+
+def _jsonable(value: Any) -> Any:
+    """Parameters as JSON (inf and nan as strings, tuples as lists) so every record is valid JSON."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, float) and not (value == value and abs(value) != float("inf")):
+        return repr(value)
+    if hasattr(value, "item") and callable(value.item):  # numpy scalars
+        return _jsonable(value.item())
+    return value
+
+
+def params_key(params: dict[str, Any]) -> str:
+    """A short stable hash of a run's parameters (names a custom run's records folder)."""
+    text = json.dumps(_jsonable(params), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:10]
+
+
+def is_default_run(chapter: str, params: dict[str, Any]) -> bool:
+    """True when ``params`` equal the registered defaults of ``chapter`` under ``params['profile']``.
+
+    Strict: every registered setting must be present and equal, and any other key is a difference
+    unless it is one of :data:`NOT_SETTINGS` (where a run is written or executed, never what it computes;
+    a data path is recorded in ``data`` instead). A chapter or profile without registered defaults is
+    never the default run.
+    """
+    from mmtheory.profiles import PROFILES as CHAPTER_PROFILES
+
+    profile = params.get("profile")
+    defaults = CHAPTER_PROFILES.get(chapter, {}).get(profile)
+    if defaults is None:
+        return False
+    extra = set(params) - set(defaults) - NOT_SETTINGS
+    if extra:
+        return False
+    return all(k in params and _jsonable(params[k]) == _jsonable(v) for k, v in defaults.items())
+
+
+#: Parameters that never change a chapter's results (where it writes, where it runs, which data path).
+NOT_SETTINGS = frozenset({"profile", "results_dir", "scheduler", "runs_dir", "iemocap_path", "cremad_cache"})
+
+
+def record(
+    claim_id: str,
+    verdict: Verdict | None = None,
+    *,
+    profile: str,
+    params: dict[str, Any] | None = None,
+    data: str = "synthetic",
+    detail: str = "",
+    results_dir: str | os.PathLike | None = None,
+    ours: str | None = None,
+    holds: bool | None = None,
+) -> str:
+    """Record our result for a claim; return a one-line summary for the page.
+
+    Parameters
+    ----------
+    claim_id : str
+        A key of :data:`CLAIMS`.
+    verdict : Verdict
+        The outcome of the claim's check function in :mod:`mmtheory.checks` (status, our value,
+        margin, interval, broken world tried).
+    profile : {"quick", "full"}
+    params : dict, optional
+        Every parameter of the run (the chapter's resolved settings). Stored in the record. A run whose
+        parameters differ from the profile's registered defaults never overwrites the profile's records:
+        it writes under ``<results_dir>/custom/<profile>-<hash>/claims/`` and says so. Without
+        ``params`` (a library call, not a chapter) the record is the profile's.
+    data : str
+        What the result was computed on ("synthetic", "IEMOCAP", "stand-in", ...).
+    detail : str
+        How the check was made (threshold, sample sizes).
+    results_dir : path-like, optional
+        Overrides the resolved results folder.
+    ours, holds :
+        Deprecated form (a bare boolean decided elsewhere); kept so old notebooks still run. New code
+        passes ``verdict``.
+    """
+    if claim_id not in CLAIMS:
+        raise KeyError(f"unknown claim id {claim_id!r}; registered ids: {sorted(CLAIMS)}.")
+    _check_profile(profile)
+    if verdict is None:
+        if holds is None or ours is None:
+            raise TypeError("record() needs a Verdict from mmtheory.checks (or the deprecated ours= and holds=).")
+        verdict = Verdict("holds" if bool(holds) else "differs", ours=str(ours), margin=0.0,
+                          reason=detail or "legacy boolean check")
+    given_params = params
+    params = dict(params or {})
+    params.setdefault("profile", profile)
+    rec = dict(id=claim_id, profile=profile, data=data, detail=detail, version=__version__,
+               params=_jsonable(params), **verdict.to_dict())
+    root = resolve_results_dir(results_dir)
+    chapter = CLAIMS[claim_id].chapter
+    if given_params is None or is_default_run(chapter, params):
+        folder = root / profile / "claims"
+        where = ""
+    else:
+        folder = root / "custom" / f"{profile}-{params_key(params)}" / "claims"
+        where = f" (non-default parameters: recorded under {folder}, not over the {profile} profile's records)"
+    path = folder / f"{claim_id}.json"
+    if not _reproduces(path, rec):  # a re-run within tolerance leaves the committed record as it is
+        atomic_write_json(path, rec)
+    c = CLAIMS[claim_id]
+    return (f"[{claim_id}] {verdict.status.upper()} (margin {verdict.margin:.3g} {verdict.units}): {c.statement} "
+            f"Paper: {c.paper_value}. Ours: {verdict.ours}. {verdict.reason}.{where}")
+
+
+def _reproduces(path: Path, rec: dict) -> bool:
+    """Whether the record stored at ``path`` already says what ``rec`` says, within the book's tolerance
+    (:func:`mmtheory.tolerance.records_agree`: equal statuses, numbers within RTOL/ATOL)."""
+    from mmtheory.tolerance import records_agree
+
+    try:
+        old = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return records_agree(old, json.loads(json.dumps(rec)))
+
+
+def load_records(profile: str = "quick", results_dir: str | os.PathLike | None = None) -> dict[str, dict]:
+    """All records of a profile, keyed by claim id (files that do not parse raise with their path)."""
+    folder = resolve_results_dir(results_dir) / _check_profile(profile) / "claims"
+    out = {}
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        try:
+            rec = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"claim record {path} is not valid JSON ({exc}); delete it and re-run its chapter.") from None
+        if rec.get("id") not in CLAIMS:
+            continue  # a record of a claim no longer in the registry: not shown
+        if rec.get("status") not in STATUSES:
+            raise ValueError(f"claim record {path} has status {rec.get('status')!r}, not one of {list(STATUSES)}; "
+                             "delete it and re-run its chapter.")
+        out[rec["id"]] = rec
+    return out
+
+
+def claim_records(profile: str = "quick", results_dir: str | os.PathLike | None = None) -> list[dict[str, Any]]:
+    """Every registered claim with its whole record (``python -m mmtheory claims --json``).
+
+    One dict per claim of :data:`CLAIMS`, in registry order: the catalogue entry (statement, paper's
+    value, chapter, ...) joined with everything the chapter recorded (status, our value, margin and
+    units, interval and how it was made, the broken world tried and its status, reason, details,
+    profile, data and every parameter of the run). A claim without a record has status
+    ``"not yet run"`` and empty fields.
+    """
+    records = load_records(profile, results_dir)
+    out = []
+    for cid, claim in CLAIMS.items():
+        rec = records.get(cid)
+        base = dict(id=cid, status="not yet run", ours="", margin=None, units="", interval=None, interval_method="",
+                    variant="", variant_status="", reason="", details={}, profile=profile, data="", detail="",
+                    params={}, version="")
+        base.update(rec or {})
+        out.append(dict(base, paper=claim.paper, section=claim.section, statement=claim.statement,
+                        paper_value=claim.paper_value, chapter=claim.chapter))
+    return out
+
+
+SCORECARD_COLUMNS = ["id", "status", "margin", "units", "variant", "variant_status", "ours", "paper_value",
+                     "interval", "interval_method", "reason", "statement", "paper", "section", "profile", "data",
+                     "chapter"]
+
+
+def scorecard(profile: str = "quick", results_dir: str | os.PathLike | None = None) -> pd.DataFrame:
+    """The reproduction scorecard: one row per registered claim, with our value, status and margin."""
+    records = load_records(profile, results_dir)
+    rows = []
+    for cid, claim in CLAIMS.items():
+        rec = records.get(cid, {})
+        row = dict(asdict(claim), ours=rec.get("ours", ""), status=rec.get("status", "not yet run"),
+                   profile=rec.get("profile", profile), data=rec.get("data", ""), margin=rec.get("margin"),
+                   units=rec.get("units", ""), variant=rec.get("variant", ""),
+                   variant_status=rec.get("variant_status", ""), interval=rec.get("interval"),
+                   interval_method=rec.get("interval_method", ""), reason=rec.get("reason", ""))
+        rows.append(row)
+    return pd.DataFrame(rows)[SCORECARD_COLUMNS]

@@ -1,0 +1,1 @@
+"""Data: generators with known ground truth (``synthetic``) and readers for real datasets."""

@@ -1,0 +1,112 @@
+"""Run profiles of the chapters: ``quick`` (CPU, CI, minutes) and ``full`` (paper scale, GPU welcome).
+
+A notebook's ``parameters`` cell holds ``profile`` and optional overrides (``None`` = the profile's
+value); :func:`settings` merges them and rejects a bad papermill parameter with one clear message.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+PROFILES: dict[str, dict[str, dict[str, Any]]] = {
+    "01_framework": {
+        "quick": dict(w=0.5, d_shared=20, d_private=20, noise=0.5, task_dims=[8, 8, 8, 8], task_outputs=6,
+                      task_rank=2, sample_sizes=[50, 100, 200, 400, 800, 1600, 3200], seed=0),
+        "full": dict(w=0.5, d_shared=100, d_private=100, noise=0.5, task_dims=[50, 50, 50, 50], task_outputs=20,
+                     task_rank=4, sample_sizes=[250, 500, 1000, 2000, 4000, 8000, 16000, 32000, 64000], seed=0),
+    },
+    "02_synthetic_overlap": {
+        "quick": dict(d_shared=100, d_private=100, n_train=2000, trained_dims=[10, 10], hidden=15, trained_n_train=200,
+                      seeds=[0, 1, 2], epochs=20, batch_size=32, lr=0.01, noise=0.0, tolerance=0.05, seed=0),
+        "full": dict(d_shared=100, d_private=100, n_train=20000, trained_dims=[100, 100], hidden=150,
+                     trained_n_train=2000, seeds=[0, 1, 2, 3, 4], epochs=100, batch_size=256, lr=0.01, noise=0.0,
+                     tolerance=0.05, seed=0),
+    },
+    "03_proposition1": {
+        "quick": dict(n_instances=150, sample_factors=[0.5, 2.0, 10.0, 100.0, math.inf], noise_levels=[0.0, 0.5],
+                      max_modalities=4, max_dim=6, seed=0),
+        "full": dict(n_instances=3000, sample_factors=[0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 100.0, 1000.0, math.inf],
+                     noise_levels=[0.0, 0.1, 0.5, 1.0], max_modalities=6, max_dim=10, seed=0),
+    },
+    "04_iemocap": {
+        "quick": dict(padding="utterances", ratios=[1e-4, 1e-3, 1e-2, 1e-1, 1.0], seeds=[0, 1, 2], hidden=128, epochs=20,
+                      lr=0.01, batch_size=2048, min_samples=1, refit_epochs=20, standin_seed=0, seed=0),
+        "full": dict(padding="utterances", ratios=[1e-4, 1e-3, 1e-2, 1e-1, 1.0], seeds=list(range(10)), hidden=128,
+                     epochs=100, lr=0.01, batch_size=2048, min_samples=1, refit_epochs=100, standin_seed=0, seed=0),
+    },
+    "05_rademacher": {
+        "quick": dict(n_problems=20, m_values=[50, 100, 200, 400, 800, 1600], n_draws=2000, mlp_m=200, mlp_hidden=16,
+                      mlp_draws=32, mlp_steps=200, w=0.5, d_shared=5, d_private=5, seed=0),
+        "full": dict(n_problems=200, m_values=[50, 100, 200, 400, 800, 1600, 3200, 6400, 12800], n_draws=20000,
+                     mlp_m=1000, mlp_hidden=64, mlp_draws=256, mlp_steps=1000, w=0.5, d_shared=25, d_private=25, seed=0),
+    },
+    "06_theorems": {
+        "quick": dict(m_values=[25, 50, 100, 200, 400, 800, 1600, 3200], n_trials=50, d1=5, d2=40, kappa=0.3, noise=1.0,
+                      encoder_radius=1.0, head_radius=3.0, delta=0.1, n_draws=200, tight_d2=8, tight_m_values=[4, 8, 16],
+                      seed=0),
+        "full": dict(m_values=[25, 50, 100, 200, 400, 800, 1600, 3200, 6400, 12800, 25600], n_trials=1000, d1=5, d2=40,
+                     kappa=0.3, noise=1.0, encoder_radius=1.0, head_radius=3.0, delta=0.1, n_draws=2000, tight_d2=8,
+                     tight_m_values=[4, 8, 16], seed=0),
+    },
+    "07_selection": {
+        "quick": dict(m_values=[50, 200, 800, 3200], w_values=[0.0, 0.5, 1.0], n_trials=20,
+                      scales=[2.0, 1.0, 0.5, 0.25, 0.1, 0.0], tune_trials=10, val_fraction=0.3, kappa=0.3,
+                      encoder_radius=1.0, head_radius=3.0, n_draws=200, seed=0),
+        "full": dict(m_values=[50, 100, 200, 400, 800, 1600, 3200, 6400, 12800], w_values=[0.0, 0.25, 0.5, 0.75, 1.0],
+                     n_trials=200, scales=[2.0, 1.0, 0.5, 0.25, 0.1, 0.0], tune_trials=100, val_fraction=0.3, kappa=0.3,
+                     encoder_radius=1.0, head_radius=3.0, n_draws=1000, seed=0),
+    },
+    "08_ogm_imbalance": {
+        "quick": dict(n_train=400, n_test=3000, seeds=[0, 1, 2], epochs=60, lr=0.01, batch_size=64, alpha=0.8,
+                      modulation_end=30, hidden=64, features=32, seed=0),
+        "full": dict(n_train=400, n_test=20000, seeds=list(range(10)), epochs=100, lr=0.01, batch_size=64, alpha=0.8,
+                     modulation_end=50, hidden=64, features=32, seed=0),
+    },
+    "09_ogm_cremad": {
+        "quick": dict(epochs=2, width=8, batch_size=8, alpha=0.8, modulation_end=1, lr=1e-3, standin_seeds=[0],
+                      standin_epochs=60, seed=0),
+        "full": dict(epochs=100, width=64, batch_size=64, alpha=0.8, modulation_end=50, lr=1e-3,
+                     standin_seeds=list(range(10)), standin_epochs=100, seed=0),
+    },
+    "10_two_lenses": {
+        "quick": dict(fusions=["concat", "sum", "film", "gated"], seeds=[0, 1, 2], n_train=400, n_test=3000, epochs=60,
+                      lr=0.01, alpha=0.8, modulation_end=30, seed=0),
+        "full": dict(fusions=["concat", "sum", "film", "gated"], seeds=list(range(10)), n_train=400, n_test=20000,
+                     epochs=100, lr=0.01, alpha=0.8, modulation_end=50, seed=0),
+    },
+}
+
+
+def settings(chapter: str, profile: str, **overrides: Any) -> dict[str, Any]:
+    """The settings of ``chapter`` under ``profile``, with non-None ``overrides`` applied.
+
+    Raises
+    ------
+    ValueError
+        Unknown chapter, unknown profile, unknown override name, or an override of the wrong type.
+    """
+    if chapter not in PROFILES:
+        raise ValueError(f"unknown chapter {chapter!r}; chapters with profiles: {sorted(PROFILES)}.")
+    if profile not in PROFILES[chapter]:
+        raise ValueError(
+            f"unknown profile {profile!r} (papermill parameter 'profile'); valid profiles are "
+            f"{sorted(PROFILES[chapter])}. Example: papermill in.ipynb out.ipynb -p profile full"
+        )
+    out = dict(PROFILES[chapter][profile])
+    for name, value in overrides.items():
+        if value is None:
+            continue
+        if name not in out:
+            raise ValueError(f"unknown parameter {name!r} for {chapter}; valid parameters are {sorted(out)}.")
+        default = out[name]
+        numeric = isinstance(default, (int, float)) and not isinstance(default, bool)
+        if numeric and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise ValueError(f"parameter {name!r} must be a number like {default!r}; got {value!r}.")
+        if isinstance(default, list) and not isinstance(value, (list, tuple)):
+            raise ValueError(f"parameter {name!r} must be a list like {default!r}; got {value!r}.")
+        if numeric and isinstance(default, int) and not isinstance(default, bool) and float(value) != int(value):
+            raise ValueError(f"parameter {name!r} must be an integer; got {value!r}.")
+        out[name] = type(default)(value) if numeric else (list(value) if isinstance(default, list) else value)
+    out["profile"] = profile
+    return out

@@ -1,0 +1,361 @@
+r"""Rademacher complexity estimators (Bartlett and Mendelson 2002) for the classes of Huang et al. (2021).
+
+Empirical Rademacher complexity of a class :math:`\mathcal F` on a sample :math:`S = (x_1,\dots,x_m)`:
+
+.. math:: \hat{\mathfrak R}_S(\mathcal F) = \mathbb E_\sigma \sup_{f\in\mathcal F} \frac1m \sum_i \sigma_i f(x_i).
+
+For norm-bounded linear classes the supremum is exact (a dual norm), so the only error is Monte Carlo
+over :math:`\sigma`; every estimator draws all :math:`\sigma` at once and needs one matrix product:
+
+* ``{x -> <w, x> : ||w||_2 <= B}``: :math:`\sup = \frac Bm \lVert\sum_i\sigma_i x_i\rVert_2`;
+* ``{x -> <w, x> : ||w||_1 <= B}``: :math:`\sup = \frac Bm \lVert\sum_i\sigma_i x_i\rVert_\infty`;
+* the late-fusion class :math:`\mathcal H\circ\mathcal G_{\mathcal M}` of per-modality linear encoders
+  :math:`\lVert A_k\rVert_{op}\le a_k` and a linear head :math:`\lVert\beta\rVert_2\le b`: the composed
+  predictors are :math:`\sum_{k\in\mathcal M}\langle w_k, x^{(k)}\rangle` with
+  :math:`\sum_k \lVert w_k\rVert^2/a_k^2 \le b^2`, so
+  :math:`\sup = \frac bm\bigl(\sum_{k\in\mathcal M} a_k^2\lVert\sum_i\sigma_i x_i^{(k)}\rVert^2\bigr)^{1/2}`
+  and, by Jensen, :math:`\hat{\mathfrak R}_S \le \frac bm\bigl(\sum_{k\in\mathcal M} a_k^2\sum_i\lVert x_i^{(k)}\rVert^2\bigr)^{1/2}`.
+  Each added modality adds a non-negative term: the complexity grows with :math:`\mathcal M`.
+
+Inputs may be numpy arrays or torch tensors (CPU or GPU); results come back as floats. For a torch
+tensor the signs are drawn by torch on the tensor's device and in its dtype (no host round-trip),
+draws are processed in chunks of at most :data:`MAX_CHUNK_ELEMENTS` signs (memory stays bounded for
+any ``n_draws``), and each chunk's norms are taken in one fused reduction. Numpy inputs keep numpy's
+generator, so published numbers computed from arrays do not move.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from typing import Mapping, NamedTuple, Sequence
+
+import numpy as np
+
+from mmtheory._validation import check_modalities
+
+#: Largest m for which :func:`exact_rademacher_linear` enumerates all 2^m sign vectors.
+MAX_EXACT_M = 22
+
+#: Most signs (draws x m) held at once by the torch path; draws beyond it are processed chunk by chunk.
+MAX_CHUNK_ELEMENTS = 1 << 24
+
+
+def _check_radius(name: str, value) -> float:
+    """``value`` as a float, or one ValueError if it is not a finite number >= 0 (NaN, negative, inf, text)."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a finite number >= 0; got {value!r}. Pass the norm bound as a float.") from None
+    if not (math.isfinite(v) and v >= 0):
+        raise ValueError(f"{name} must be a finite number >= 0; got {value!r}. Norm bounds cannot be negative or NaN.")
+    return v
+
+
+class Estimate(NamedTuple):
+    """A Monte Carlo estimate: ``value`` with its standard error ``stderr`` over ``n_draws`` draws."""
+
+    value: float
+    stderr: float
+    n_draws: int
+
+
+def _backend(x):
+    """(module, array) for numpy arrays or torch tensors."""
+    if type(x).__module__.startswith("torch"):
+        import torch
+
+        return torch, x
+    return np, np.asarray(x, dtype=np.float64)
+
+
+def _check_sample(x, radius: float):
+    xp, x = _backend(x)
+    if x.ndim != 2:
+        raise ValueError(f"x must be a 2-D (m, d) sample; got shape {tuple(x.shape)}.")
+    if x.shape[0] == 0:
+        raise ValueError("the sample is empty (m = 0); Rademacher complexity needs m >= 1.")
+    _check_radius("the norm bound (radius)", radius)
+    bad = ~xp.isfinite(x)
+    if bool(bad.any()):
+        raise ValueError("x contains NaN or infinite values.")
+    return xp, x
+
+
+_SIGN_TABLES: dict = {}
+
+
+def _sign_table(device, dtype):
+    """(256, 8) table: row v holds the signs (+1 for a set bit, -1 otherwise) of the byte v's eight bits."""
+    import torch
+
+    key = (str(device), dtype)
+    if key not in _SIGN_TABLES:
+        bits = (torch.arange(256)[:, None] >> torch.arange(8)) & 1
+        _SIGN_TABLES[key] = (bits * 2 - 1).to(device=device, dtype=dtype)
+    return _SIGN_TABLES[key]
+
+
+def rademacher_signs(n_draws: int, m: int, *, seed: int = 0, like=None, generator=None):
+    """A (n_draws, m) matrix of independent uniform signs.
+
+    Numpy (float64, numpy's generator) unless ``like`` is a torch tensor: then drawn by torch on
+    ``like``'s device and in its dtype (``generator``: a ``torch.Generator`` on that device to continue
+    a stream; default one seeded with ``seed``). Each random byte gives eight signs.
+    """
+    if n_draws < 1:
+        raise ValueError(f"n_draws must be >= 1, got {n_draws}.")
+    if like is not None and type(like).__module__.startswith("torch"):
+        import torch
+
+        if generator is None:
+            generator = torch.Generator(device=like.device).manual_seed(int(seed))
+        n_bytes = (m + 7) // 8
+        raw = torch.randint(0, 256, (n_draws, n_bytes), device=like.device, generator=generator)
+        signs = torch.nn.functional.embedding(raw, _sign_table(like.device, like.dtype))  # (draws, bytes, 8)
+        return signs.reshape(n_draws, 8 * n_bytes)[:, :m]
+    return np.random.default_rng(seed).integers(0, 2, size=(n_draws, m)).astype(np.float64) * 2 - 1
+
+
+def _torch_sups(x, n_draws: int, seed: int, norm: str = "l2", chunk: int | None = None):
+    # chunk: draws per product (default: as many as MAX_CHUNK_ELEMENTS signs or outputs allow)
+    """(n_draws,) tensor of ``dual_norm(sigma_j @ x)`` on ``x``'s device: signs drawn there chunk by chunk."""
+    import torch
+
+    m = x.shape[0]
+    chunk = chunk or max(1, MAX_CHUNK_ELEMENTS // max(m, x.shape[1]))
+    gen = torch.Generator(device=x.device).manual_seed(int(seed))
+    ord_ = 2 if norm == "l2" else math.inf
+    out = torch.empty(n_draws, dtype=x.dtype, device=x.device)
+    for start in range(0, n_draws, chunk):
+        stop = min(n_draws, start + chunk)
+        sigma = rademacher_signs(stop - start, m, like=x, generator=gen)
+        torch.linalg.vector_norm(sigma @ x, ord=ord_, dim=-1, out=out[start:stop])
+    return out
+
+
+def _summarize(sups) -> Estimate:
+    xp, _ = _backend(sups)
+    n = sups.shape[0]
+    mean = float(sups.mean())
+    sd = float(sups.std()) if xp is np else float(sups.std(unbiased=False))
+    return Estimate(mean, sd / math.sqrt(n), int(n))
+
+
+def _dual_norm(s, norm: str):
+    xp, _ = _backend(s)
+    if norm == "l2":
+        return xp.sqrt((s * s).sum(-1))
+    if norm == "l1":
+        return xp.abs(s).max(-1).values if xp is not np else np.abs(s).max(-1)
+    raise ValueError(f"norm must be 'l2' or 'l1', got {norm!r}.")
+
+
+def linear_rademacher(x, radius: float = 1.0, *, norm: str = "l2", n_draws: int = 2000, seed: int = 0) -> Estimate:
+    r"""Empirical Rademacher complexity of ``{x -> <w, x> : ||w||_norm <= radius}`` on the sample ``x``.
+
+    Parameters
+    ----------
+    x : array or tensor (m, d)
+    radius : float
+        The norm bound B.
+    norm : {"l2", "l1"}
+        The ball's norm (its dual norm gives the exact supremum).
+    n_draws : int
+        Monte Carlo draws of sigma: one (n_draws, m) @ (m, d) product (torch: in chunks of at most
+        :data:`MAX_CHUNK_ELEMENTS` signs, drawn on ``x``'s device).
+
+    Returns
+    -------
+    Estimate
+    """
+    xp, x = _check_sample(x, radius)
+    if norm not in ("l2", "l1"):
+        raise ValueError(f"norm must be 'l2' or 'l1', got {norm!r}.")
+    if n_draws < 1:
+        raise ValueError(f"n_draws must be >= 1, got {n_draws}.")
+    m = x.shape[0]
+    if xp is not np:
+        return _summarize(_torch_sups(x, n_draws, seed, norm) * (radius / m))
+    sigma = rademacher_signs(n_draws, m, seed=seed, like=x)
+    return _summarize(radius * _dual_norm(sigma @ x, norm) / m)
+
+
+def exact_rademacher_linear(x, radius: float = 1.0, *, norm: str = "l2") -> float:
+    """The same quantity by enumerating all 2^m sign vectors (m <= 22): the test oracle."""
+    _, x = _check_sample(np.asarray(x, dtype=np.float64) if not hasattr(x, "cpu") else x.cpu().numpy(), radius)
+    m = x.shape[0]
+    if m > MAX_EXACT_M:
+        raise ValueError(f"exact enumeration needs m <= {MAX_EXACT_M} (2^m sign vectors); got m = {m}.")
+    sigma = np.array(list(itertools.product((-1.0, 1.0), repeat=m)))
+    return float(np.mean(radius * _dual_norm(sigma @ x, norm) / m))
+
+
+def _fusion_inputs(views: Mapping, modalities, encoder_radius, head_radius=1.0):
+    names = tuple(views)
+    chosen = check_modalities(modalities, names)
+    _check_radius("head_radius", head_radius)
+    radii = dict(encoder_radius) if isinstance(encoder_radius, Mapping) else {m: encoder_radius for m in chosen}
+    missing = [m for m in chosen if m not in radii]
+    if missing:
+        raise ValueError(f"encoder_radius has no bound for modalities {missing}.")
+    for m in chosen:
+        _check_radius(f"encoder_radius[{m!r}]", radii[m])
+    blocks = [_check_sample(views[m], radii[m])[1] for m in chosen]
+    if len({b.shape[0] for b in blocks}) != 1:
+        raise ValueError(f"mismatched sample counts { {m: b.shape[0] for m, b in zip(chosen, blocks)} }.")
+    return chosen, blocks, [float(radii[m]) for m in chosen]
+
+
+def late_fusion_rademacher(
+    views: Mapping, modalities: Sequence[str], *, encoder_radius=1.0, head_radius: float = 1.0,
+    n_draws: int = 2000, seed: int = 0,
+) -> Estimate:
+    r"""Exact-supremum Monte Carlo estimate of :math:`\hat{\mathfrak R}_S(\mathcal H\circ\mathcal G_{\mathcal M})`.
+
+    Parameters
+    ----------
+    views : dict of str -> array (m, d_k)
+    modalities : the set M
+    encoder_radius : float or dict
+        Operator-norm bound a_k of each modality's encoder.
+    head_radius : float
+        Euclidean bound b of the head.
+    """
+    chosen, blocks, radii = _fusion_inputs(views, modalities, encoder_radius, head_radius)
+    m = blocks[0].shape[0]
+    if _backend(blocks[0])[0] is not np:  # one product with the scaled blocks side by side, norms fused
+        import torch
+
+        if len({(b.device, b.dtype) for b in blocks}) != 1:
+            raise ValueError("all views must be on one device and of one dtype; move them with .to(...).")
+        x = torch.cat([a * xk for a, xk in zip(radii, blocks)], dim=1)
+        return _summarize(_torch_sups(x, n_draws, seed) * (float(head_radius) / m))
+    sigma = rademacher_signs(n_draws, m, seed=seed, like=blocks[0])
+    total = 0.0
+    for a, xk in zip(radii, blocks):
+        s = sigma @ xk
+        total = total + a * a * (s * s).sum(-1)
+    xp, _ = _backend(total)
+    return _summarize(head_radius * xp.sqrt(total) / m)
+
+
+def late_fusion_bound(views: Mapping, modalities: Sequence[str], *, encoder_radius=1.0, head_radius: float = 1.0) -> float:
+    r"""Jensen upper bound :math:`\frac bm(\sum_{k\in M} a_k^2 \sum_i\lVert x^{(k)}_i\rVert^2)^{1/2}` (never below the exact value)."""
+    chosen, blocks, radii = _fusion_inputs(views, modalities, encoder_radius, head_radius)
+    m = blocks[0].shape[0]
+    total = sum(a * a * float((xk * xk).sum()) for a, xk in zip(radii, blocks))
+    return float(head_radius * math.sqrt(total) / m)
+
+
+def exact_late_fusion(views: Mapping, modalities: Sequence[str], *, encoder_radius=1.0, head_radius: float = 1.0) -> float:
+    """:func:`late_fusion_rademacher` by enumerating all 2^m sign vectors (m <= 22)."""
+    chosen, blocks, radii = _fusion_inputs(views, modalities, encoder_radius, head_radius)
+    m = blocks[0].shape[0]
+    if m > MAX_EXACT_M:
+        raise ValueError(f"exact enumeration needs m <= {MAX_EXACT_M}; got m = {m}.")
+    sigma = np.array(list(itertools.product((-1.0, 1.0), repeat=m)))
+    total = sum(a * a * ((sigma @ np.asarray(xk)) ** 2).sum(-1) for a, xk in zip(radii, blocks))
+    return float(np.mean(head_radius * np.sqrt(total) / m))
+
+
+def multiclass_linear_rademacher(x, n_outputs: int, radius: float = 1.0, *, n_draws: int = 2000, seed: int = 0) -> Estimate:
+    r"""Vector-valued complexity :math:`\mathbb E\sup_{\lVert W\rVert_F\le B}\frac1m\sum_{i,c}\sigma_{ic}(W^\top x_i)_c`.
+
+    With independent signs per sample and output (m x C of them), the supremum is
+    :math:`\frac Bm\lVert X^\top\Sigma\rVert_F`. Maurer's vector contraction (2016) bounds the complexity
+    of ``loss o f`` for an L-Lipschitz (in the l2 norm of the C outputs) loss by :func:`vector_contraction`
+    times this.
+    """
+    xp, x = _check_sample(x, radius)
+    if n_outputs < 1:
+        raise ValueError(f"n_outputs must be >= 1, got {n_outputs}.")
+    m = x.shape[0]
+    if xp is not np:  # chunks of draws, each (c * C, m) signs drawn on the device; one fused norm per draw
+        import torch
+
+        chunk = max(1, MAX_CHUNK_ELEMENTS // (n_outputs * max(m, x.shape[1])))
+        gen = torch.Generator(device=x.device).manual_seed(int(seed))
+        sups = torch.empty(n_draws, dtype=x.dtype, device=x.device)
+        for start in range(0, n_draws, chunk):
+            c = min(chunk, n_draws - start)
+            s = rademacher_signs(c * n_outputs, m, like=x, generator=gen) @ x  # (c * C, d)
+            torch.linalg.vector_norm(s.reshape(c, -1), dim=-1, out=sups[start:start + c])
+        return _summarize(sups * (radius / m))
+    sigma = rademacher_signs(n_draws * n_outputs, m, seed=seed, like=x).reshape(n_draws, n_outputs, m)
+    s = sigma @ x  # (draws, C, d)
+    return _summarize(radius * xp.sqrt((s * s).sum((-1, -2))) / m)
+
+
+def vector_contraction(lipschitz: float) -> float:
+    r"""Constant of Maurer's vector-contraction inequality (Maurer 2016, Cor. 1): :math:`\sqrt2\,L`.
+
+    :math:`\mathbb E\sup_f\sum_i\sigma_i\,\psi_i(f(x_i)) \le \sqrt2\,L\;\mathbb E\sup_f\sum_{i,c}\sigma_{ic} f_c(x_i)`
+    for :math:`\psi_i` L-Lipschitz w.r.t. the Euclidean norm. For a scalar output it is not needed:
+    Talagrand's contraction gives the factor L (Ledoux and Talagrand 1991), which is where Theorem 1's
+    ``8 L R_m`` comes from (a symmetrisation factor 2, applied to two ERM comparisons, times 2 for
+    the two-sided deviation).
+    """
+    _check_radius("the Lipschitz constant", lipschitz)
+    return math.sqrt(2.0) * float(lipschitz)
+
+
+def golowich_bound(views: Mapping, modalities: Sequence[str], *, encoder_radius=1.0, head_radius: float = 1.0) -> float:
+    r"""Golowich, Rakhlin and Shamir (2018, Thm. 1) bound for a ReLU late-fusion network of depth 2.
+
+    For :math:`f(x) = \beta^\top\mathrm{relu}(A^\top x)` with Frobenius norms
+    :math:`\lVert A\rVert_F \le M_1`, :math:`\lVert\beta\rVert_2\le M_2` (here :math:`A` is block diagonal,
+    one block per modality with :math:`\lVert A_k\rVert_F\le a_k`, so :math:`M_1 = (\sum_k a_k^2)^{1/2}`):
+    :math:`\hat{\mathfrak R}_S \le \frac{M_1 M_2(\sqrt{2\ln(2)\,d}+1)}{m}\bigl(\sum_i\lVert x_i\rVert^2\bigr)^{1/2}`, d = 2.
+    """
+    chosen, blocks, radii = _fusion_inputs(views, modalities, encoder_radius, head_radius)
+    m = blocks[0].shape[0]
+    m1 = math.sqrt(sum(a * a for a in radii))
+    sq = sum(float((xk * xk).sum()) for xk in blocks)
+    return float(m1 * head_radius * (math.sqrt(2 * math.log(2) * 2) + 1) * math.sqrt(sq) / m)
+
+
+def mlp_rademacher_lower(
+    views: Mapping, modalities: Sequence[str], *, hidden: int = 16, encoder_radius=1.0, head_radius: float = 1.0,
+    n_draws: int = 64, steps: int = 300, lr: float = 0.05, restarts: int = 2, seed: int = 0,
+) -> Estimate:
+    r"""A *lower* estimate of :math:`\hat{\mathfrak R}_S` for ReLU late-fusion MLPs with Frobenius-bounded weights.
+
+    For each sign draw, the supremum is approximated from below by projected gradient ascent on
+    :math:`\frac1m\sum_i\sigma_i f(x_i)` (all draws and restarts optimised at once as one batched problem,
+    keeping the best restart); an optimiser can only find a value at or below the true supremum, so the
+    result is a lower estimate. Compare with :func:`golowich_bound`, an upper bound.
+    """
+    import torch
+
+    chosen, blocks, radii = _fusion_inputs(views, modalities, encoder_radius, head_radius)
+    m = blocks[0].shape[0]
+    xs = [torch.as_tensor(np.asarray(b) if not hasattr(b, "cpu") else b, dtype=torch.float64) for b in blocks]
+    g = torch.Generator().manual_seed(int(seed))
+    sigma = torch.as_tensor(rademacher_signs(n_draws, m, seed=seed), dtype=torch.float64).repeat(restarts, 1)
+    runs = sigma.shape[0]
+    enc = [torch.randn(runs, x.shape[1], hidden, generator=g, dtype=torch.float64).requires_grad_() for x in xs]
+    head = torch.randn(runs, hidden * len(xs), generator=g, dtype=torch.float64).requires_grad_()
+
+    def project():
+        with torch.no_grad():
+            for a, w in zip(radii, enc):
+                w.mul_((a / w.flatten(1).norm(dim=1).clamp_min(1e-12)).clamp(max=1.0)[:, None, None])
+            head.mul_((head_radius / head.norm(dim=1).clamp_min(1e-12)).clamp(max=1.0)[:, None])
+
+    def objective():
+        z = torch.cat([torch.relu(torch.matmul(x, w)) for x, w in zip(xs, enc)], dim=-1)  # (runs, m, H)
+        f = (z * head[:, None, :]).sum(-1)  # (runs, m)
+        return (sigma * f).sum(1) / m
+
+    project()
+    opt = torch.optim.Adam(enc + [head], lr=lr)
+    for _ in range(steps):
+        loss = -objective().sum()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        project()
+    with torch.no_grad():
+        best = objective().reshape(restarts, n_draws).max(0).values
+    return _summarize(best.numpy())

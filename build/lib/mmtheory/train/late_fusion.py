@@ -1,0 +1,484 @@
+"""Training a late-fusion classifier with or without OGM / OGM-GE, with checkpoints and resume.
+
+One loop serves the CPU stand-in and CREMA-D. Batches come from an object with ``epoch(e)``
+returning an iterator of ``(inputs: dict[name, Tensor], y: Tensor)`` whose order depends only on
+``e`` (and the object's seed), so that a run resumed from a checkpoint sees the same batches as an
+uninterrupted one: :class:`TensorBatches` for tensors in memory, ``mmtheory.data.torchdata``
+for the CREMA-D cache.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import warnings
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator, Mapping, Protocol
+
+import pandas as pd
+import torch
+from torch import nn
+from torch.nn import functional as F
+from tqdm import tqdm
+
+from mmtheory._io import atomic_open, atomic_write_json, atomic_write_text
+from mmtheory.seeding import derive_seed
+from mmtheory.train import distributed as mmdist
+from mmtheory.train.batched import progress_disabled
+from mmtheory.train.ogm import OGMGE
+
+METHODS = ("baseline", "ogm", "ogm-ge")
+
+
+class Batches(Protocol):
+    def epoch(self, epoch: int) -> Iterator[tuple[dict[str, torch.Tensor], torch.Tensor]]: ...
+
+
+class TensorBatches:
+    """Mini-batches of in-memory tensors; shuffled by a generator seeded with ``(seed, epoch)``.
+
+    Parameters
+    ----------
+    inputs : dict of name -> (n, ...) tensor
+    y : (n,) int64 tensor
+    batch_size : int
+    shuffle : bool
+    seed : int
+    device : torch.device or str, optional
+        Where the batches are moved (the tensors are moved once, at construction).
+    """
+
+    def __init__(self, inputs: Mapping[str, torch.Tensor], y: torch.Tensor, batch_size: int = 64,
+                 shuffle: bool = True, seed: int = 0, device: torch.device | str | None = None) -> None:
+        n = len(y)
+        bad = {k: len(v) for k, v in inputs.items() if len(v) != n}
+        if bad:
+            raise ValueError(f"inputs have {bad} rows but y has {n}; every modality needs one row per label.")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1; got {batch_size}.")
+        self.inputs = {k: v.to(device) if device is not None else v for k, v in inputs.items()}
+        self.y = y.to(device) if device is not None else y
+        self.batch_size, self.shuffle, self.seed = batch_size, shuffle, seed
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.y) / self.batch_size)
+
+    def epoch(self, epoch: int):
+        n = len(self.y)
+        if self.shuffle:
+            g = torch.Generator().manual_seed(derive_seed(self.seed, "shuffle", epoch))
+            order = torch.randperm(n, generator=g).to(self.y.device)
+        else:
+            order = torch.arange(n, device=self.y.device)
+        for i in range(0, n, self.batch_size):
+            idx = order[i:i + self.batch_size]
+            yield {k: v[idx] for k, v in self.inputs.items()}, self.y[idx]
+
+
+@dataclass
+class TrainConfig:
+    """Settings of :func:`fit` (defaults: the official CREMA-D recipe)."""
+
+    method: str = "ogm-ge"
+    epochs: int = 100
+    optimizer: str = "sgd"
+    lr: float = 1e-3
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    lr_step: int = 70
+    lr_gamma: float = 0.1
+    alpha: float = 0.8
+    ogm: dict = field(default_factory=dict)  # extra OGMGE keywords: variant, params, noise_on, start/end_epoch
+    seed: int = 0
+    save_best: bool = True  # also keep best.pt, the weights of the best test epoch (the official script's choice)
+    amp: bool | None = None  # bf16 autocast; None = on for CUDA
+    channels_last: bool | None = None  # None = on for CUDA
+    #: Everything else the run's numbers depend on, set by the caller (model: modalities, fusion, width,
+    #: head init; data: split, batch size, cache identity...). Stored in the checkpoint and the summary
+    #: and compared on resume like every other field.
+    run: dict = field(default_factory=dict)
+
+    def validate(self) -> "TrainConfig":
+        """Check every field; one ``ValueError`` naming the field and the accepted values."""
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}; got {self.method!r}.")
+        if self.optimizer not in ("sgd", "adam"):
+            raise ValueError(f"optimizer must be 'sgd' or 'adam'; got {self.optimizer!r}.")
+        _int_at_least("epochs", self.epochs, 1, "--epochs")
+        _int_at_least("lr_step", self.lr_step, 1, "--lr-step, the StepLR period in epochs")
+        _int_at_least("seed", self.seed, 0, "--seed")
+        for name, low, high, what in (("lr", 0.0, math.inf, "a positive learning rate"),
+                                      ("lr_gamma", 0.0, math.inf, "a positive StepLR factor (--lr-gamma)")):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not (low < value < high):
+                raise ValueError(f"{name} must be {what}; got {value!r}.")
+        for name, high in (("momentum", 1.0), ("weight_decay", math.inf), ("alpha", math.inf)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not (0 <= value < high):
+                raise ValueError(f"{name} must be a finite number >= 0{' and < 1' if high == 1 else ''}; got {value!r}.")
+        for name in ("amp", "channels_last"):
+            if getattr(self, name) not in (None, True, False):
+                raise ValueError(f"{name} must be True, False or None (auto); got {getattr(self, name)!r}.")
+        if not isinstance(self.ogm, dict) or not isinstance(self.run, dict):
+            raise ValueError("ogm and run must be dicts of settings.")
+        try:
+            json.dumps({"ogm": self.ogm, "run": self.run}, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"ogm and run settings must be plain JSON values (they are stored with the run): {exc}.") from None
+        return self
+
+
+def _int_at_least(name: str, value, low: int, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ValueError(f"{name} ({what}) must be an integer >= {low}; got {value!r}.")
+    return value
+
+
+@dataclass
+class TrainResult:
+    """What :func:`fit` returns: per-epoch history and per-step OGM log, as DataFrames."""
+
+    history: pd.DataFrame
+    steps: pd.DataFrame
+    model: nn.Module
+
+    def summary(self) -> dict:
+        """Best-epoch (selected on the test set, as the official script) and last-epoch accuracies."""
+        h = self.history
+        best = h.loc[h["test_acc"].idxmax()]
+        out = {"best_epoch": int(best["epoch"]), "best_test_acc": float(best["test_acc"]),
+               "last_test_acc": float(h["test_acc"].iloc[-1])}
+        for col in h.columns:
+            if col.startswith("test_acc_"):
+                out[f"last_{col}"] = float(h[col].iloc[-1])
+        return out
+
+
+def make_ogm(model: nn.Module, cfg: TrainConfig, generator: torch.Generator | None = None) -> OGMGE | None:
+    """The OGM component of a run. The baseline gets one too, with ``alpha=0`` and no noise: a no-op
+    that only logs the scores and ratios, so every method's imbalance can be plotted."""
+    kw = dict(cfg.ogm)
+    if len(model.encoders) < 2:
+        if cfg.method != "baseline":
+            raise ValueError(f"method {cfg.method!r} needs two or more modalities; a unimodal model trains with 'baseline'.")
+        return None
+    if cfg.method == "baseline":
+        return OGMGE(model.encoders, alpha=0.0, ge=False, generator=generator, **kw)
+    return OGMGE(model.encoders, alpha=cfg.alpha, ge=cfg.method == "ogm-ge", generator=generator, **kw)
+
+
+def _to_device(inputs: Mapping[str, torch.Tensor], device, channels_last: bool) -> dict[str, torch.Tensor]:
+    out = {}
+    for k, v in inputs.items():
+        v = v.to(device, non_blocking=True)
+        if channels_last and v.dim() == 4:
+            v = v.contiguous(memory_format=torch.channels_last)
+        elif channels_last and v.dim() == 5:
+            v = v.contiguous(memory_format=torch.channels_last_3d)
+        out[k] = v
+    return out
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, batches: Batches, device=None, amp: bool = False, channels_last: bool = False) -> dict:
+    """Accuracy of the fused prediction and of each modality's branch (``test_acc``, ``test_acc_<name>``)."""
+    model.eval()
+    device = device or next(model.parameters()).device
+    correct, branch_correct, n = 0, {}, 0
+    for inputs, y in batches.epoch(0):
+        inputs, y = _to_device(inputs, device, channels_last), y.to(device)
+        with torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16, enabled=amp):
+            feats, logits = model(inputs)
+        correct += int((logits.argmax(1) == y).sum())
+        for u, z in model.branch_logits(feats).items():
+            branch_correct[u] = branch_correct.get(u, 0) + int((z.argmax(1) == y).sum())
+        n += len(y)
+    out = {"test_acc": correct / max(n, 1)}
+    out.update({f"test_acc_{u}": c / max(n, 1) for u, c in branch_correct.items()})
+    return out
+
+
+def _checkpoint_path(folder: Path) -> Path:
+    return folder / "checkpoint.pt"
+
+
+def _save_checkpoint(folder: Path, state: dict, name: str = "checkpoint.pt") -> None:
+    with atomic_open(folder / name, "wb") as fh:  # fsync, umask, rename: a kill keeps the previous one
+        torch.save(state, fh)
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be read, or that belongs to a run with other settings."""
+
+
+#: What a resumable checkpoint holds.
+CHECKPOINT_KEYS = ("model", "optimizer", "scheduler", "generator", "torch_rng", "ogm", "history", "epoch", "config")
+
+
+def load_checkpoint(path: str | os.PathLike, map_location=None) -> dict:
+    """Read a checkpoint written by :func:`fit` (``torch.load(weights_only=True)``: tensors and builtins only).
+
+    Raises
+    ------
+    CheckpointError
+        If the file is empty, truncated, random bytes, or lacks a field of :data:`CHECKPOINT_KEYS`,
+        with one message saying what to do.
+    """
+    path = Path(path)
+    try:
+        with warnings.catch_warnings():  # torch warns about pickle protocols before refusing; the error says it all
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location=map_location, weights_only=True)
+    except OSError:
+        raise
+    except Exception as exc:  # zero bytes, truncated zip, random data, a pickle of forbidden objects...
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        first = next((line for line in lines if "Unpickler error" in line), lines[0] if lines else "")[:160]
+        raise CheckpointError(
+            f"{path} is not a readable checkpoint ({type(exc).__name__}: {first}). It is empty, truncated or not "
+            "written by mmtheory: delete it (or use a new --out folder) to start the run over.") from None
+    missing = [k for k in CHECKPOINT_KEYS if k not in state] if isinstance(state, dict) else list(CHECKPOINT_KEYS)
+    if missing:
+        raise CheckpointError(f"{path} is not an mmtheory training checkpoint (missing {missing}); delete it or use "
+                              "a new --out folder.")
+    return state
+
+
+def setting_differences(old: dict | None, new: dict) -> list[str]:
+    """The settings (``"batch_size"``, ``"ogm.alpha"``...) that differ between two stored run configs.
+
+    ``epochs`` (a finished run may be extended) and ``save_best`` (only whether best.pt is kept) may
+    differ; every other setting, including those of ``run``, must be equal.
+    """
+    if not isinstance(old, dict):
+        return ["(the stored run has no settings)"]
+    a, b = _flat(old), _flat(new)
+    out = []
+    for key in sorted(set(a) | set(b)):
+        if key in _MAY_CHANGE:
+            continue
+        if key in _RESOLVED_AT_FIT and (a.get(key) is None or b.get(key) is None):
+            continue  # "auto" in a request made before the device is known, or a run stored before they were
+        if a.get(key, "<unset>") != b.get(key, "<unset>"):
+            out.append(f"{key} was {a.get(key, '<unset>')!r}, now {b.get(key, '<unset>')!r}")
+    return out
+
+
+_MAY_CHANGE = ("epochs", "save_best")
+#: Settings resolved by :func:`fit` from the device and the process group (bf16 autocast and channels-last
+#: on CUDA, the device type, the number of processes): stored resolved, so a run started on the CPU cannot
+#: continue with bf16 on a GPU, nor a 2-process run with 4, without it being named.
+_RESOLVED_AT_FIT = ("amp", "channels_last", "device_type", "world_size")
+
+
+def _flat(config: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in config.items():
+        if isinstance(v, dict) and k in ("ogm", "run"):
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}" if prefix != "run." else k] = v
+    return out
+
+
+def check_same_run(old: dict | None, cfg: TrainConfig, where: str | os.PathLike, done: int | None = None,
+                   resolved: dict | None = None) -> None:
+    """Refuse to continue (or reuse) the run stored at ``where`` with other settings than ``cfg``.
+
+    Parameters
+    ----------
+    old : dict or None
+        The stored config (checkpoint's ``config`` or summary's).
+    cfg : TrainConfig
+        The settings asked for now.
+    where : path-like
+        The file, for the message.
+    done : int, optional
+        Epochs the stored run has done: ``cfg.epochs`` below it is refused.
+
+    Raises
+    ------
+    CheckpointError
+        Naming every setting that differs, or the epochs.
+    """
+    diff = setting_differences(old, {**_config_dict(cfg), **(resolved or {})})
+    if diff:
+        raise CheckpointError(
+            f"{where} belongs to a run with other settings: {'; '.join(diff)}. A run continues only with the settings "
+            "it was started with (history from one setting would be recorded under another): pass the same settings, "
+            "or use a new --out folder.")
+    if done is not None and cfg.epochs < done:
+        raise CheckpointError(f"{where}: the run has already done {done} epochs; epochs={cfg.epochs} is below that. "
+                              f"Pass --epochs {done} or more to continue it, or use a new --out folder.")
+
+
+def fit(model: nn.Module, train: Batches, test: Batches, cfg: TrainConfig, *, device: torch.device | str | None = None,
+        out_dir: str | os.PathLike | None = None, resume: bool = False, desc: str = "train",
+        dist: "mmdist.DistContext | None" = None, accumulate: int = 1,
+        scaler: "torch.amp.GradScaler | None" = None) -> TrainResult:
+    """Train ``model`` (a :class:`~mmtheory.models.LateFusionClassifier`) with ``cfg.method``.
+
+    Each epoch: one pass over ``train`` (cross-entropy on the fused logits; OGM/OGM-GE between
+    backward and step), StepLR, then evaluation on ``test`` (fused and per-branch accuracy).
+    With ``out_dir`` the run writes, atomically after every epoch, ``checkpoint.pt`` (model,
+    optimizer, scheduler, RNG and OGM state), ``history.csv``/``history.json`` and ``steps.csv``;
+    ``resume=True`` continues from the checkpoint with nothing lost (same result as an
+    uninterrupted run on CPU). With ``cfg.save_best`` (default, as the official script) ``best.pt``
+    holds the weights of the epoch with the best *test* accuracy; that is model selection on the test
+    set, so the summary reports the last epoch's accuracy beside it.
+
+    Scaling out (:mod:`mmtheory.train.distributed`): with ``dist`` (a context of more than one
+    process, e.g. from ``init_from_env()`` under torchrun) the model is wrapped in
+    ``DistributedDataParallel``, each rank trains on its shard of every global batch of ``train``
+    (pass the *global* batches), OGM-GE uses the all-reduced scores of the global batch, and rank 0
+    alone writes ``out_dir``. ``accumulate=k`` sums the gradients of ``k`` consecutive batches and
+    takes one optimizer step (and one OGM modulation, from the pooled scores) per ``k`` batches; the
+    update equals one step on their union. ``scaler`` (``torch.amp.GradScaler``): the loss is scaled
+    for backward and the gradients unscaled before the modulation; the coefficients are unchanged.
+    With neither, the loop is the plain single-process one (mean loss, one step per batch).
+    """
+    cfg.validate()
+    if not (isinstance(accumulate, int) and accumulate >= 1):
+        raise ValueError(f"accumulate must be an integer >= 1 (batches per optimizer step); got {accumulate!r}.")
+    ddp = dist is not None and dist.parallel
+    writer = dist is None or dist.is_main
+    exact_mean = accumulate == 1 and not ddp  # the plain loop: mean loss, gradients as they come
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    amp = cfg.amp if cfg.amp is not None else device.type == "cuda"
+    channels_last = cfg.channels_last if cfg.channels_last is not None else device.type == "cuda"
+    resolved = dict(amp=bool(amp), channels_last=bool(channels_last), device_type=device.type,
+                    world_size=int(dist.world_size) if ddp else 1)
+    config = {**_config_dict(cfg), **resolved}  # what is stored: every setting, the resolved ones resolved
+    model.to(device)
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+    params = list(model.parameters())
+    if cfg.optimizer == "sgd":
+        opt = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    else:
+        opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=cfg.lr_step, gamma=cfg.lr_gamma)
+    gen = torch.Generator(device=device).manual_seed(derive_seed(cfg.seed, "ge-noise"))  # never the init seed
+    ogm = make_ogm(model, cfg, gen)
+    net = mmdist.wrap_model(model, dist, device) if ddp else model
+    train = mmdist.shard(train, dist)
+    rows: list[dict] = []
+    start = 0
+    folder = Path(out_dir) if out_dir is not None else None
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+        ckpt = _checkpoint_path(folder)
+        if resume and ckpt.exists():
+            state = load_checkpoint(ckpt, map_location=device)
+            check_same_run(state["config"], cfg, ckpt, done=int(state["epoch"]) + 1, resolved=resolved)
+            model.load_state_dict(state["model"])
+            opt.load_state_dict(state["optimizer"])
+            sched.load_state_dict(state["scheduler"])
+            gen.set_state(state["generator"].cpu())
+            torch.set_rng_state(state["torch_rng"].cpu())
+            if ogm is not None:
+                ogm.load_state_dict(state["ogm"])
+            rows, start = list(state["history"]), int(state["epoch"]) + 1
+        elif resume:
+            raise FileNotFoundError(f"--resume: no checkpoint at {ckpt}; start without --resume.")
+        elif ckpt.exists():
+            raise FileExistsError(f"{ckpt} exists; pass resume=True (--resume) to continue it, or choose a new folder.")
+    bar = tqdm(range(start, cfg.epochs), desc=desc, disable=progress_disabled() or not writer, initial=start,
+               total=cfg.epochs)
+    for epoch in bar:
+        model.train()
+        total, count = 0.0, 0
+        micro, window = 0, 0  # batches and (local) samples since the last optimizer step
+        batches = _with_last(train.epoch(epoch)) if accumulate > 1 else ((b, True) for b in train.epoch(epoch))
+        for (inputs, y), last in batches:
+            inputs, y = _to_device(inputs, device, channels_last), y.to(device)
+            step_now = last or micro + 1 == accumulate
+            if micro == 0:
+                opt.zero_grad(set_to_none=True)
+            with net.no_sync() if ddp and not step_now else nullcontext():
+                with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=amp):
+                    feats, logits = net(inputs)
+                    if exact_mean:
+                        loss = F.cross_entropy(logits.float(), y)
+                    else:  # sum of per-sample losses; DDP averages over ranks, hence * world size
+                        loss = F.cross_entropy(logits.float(), y, reduction="sum") * (dist.world_size if ddp else 1)
+                if not torch.isfinite(loss):
+                    raise FloatingPointError(f"the training loss became {float(loss)} at epoch {epoch}; lower the "
+                                             "learning rate or check the inputs for NaN.")
+                (scaler.scale(loss) if scaler is not None else loss).backward()
+            if ogm is not None:
+                ogm.observe(model.branch_logits({k: v.detach() for k, v in feats.items()}), y)
+            micro, window = micro + 1, window + len(y)
+            if step_now:
+                if scaler is not None:
+                    scaler.unscale_(opt)
+                if not exact_mean:  # gradients of the summed loss -> of the mean over the global step batch
+                    n_step = mmdist.all_reduce_sum([window], device)[0] if ddp else window
+                    for p in params:
+                        if p.grad is not None:
+                            p.grad.div_(n_step)
+                if ogm is not None:
+                    ogm.modulate(epoch)
+                if scaler is not None:
+                    scaler.step(opt)
+                    scaler.update()
+                else:
+                    opt.step()
+                micro, window = 0, 0
+            if exact_mean:
+                total += float(loss.detach()) * len(y)
+            else:
+                total += float(loss.detach()) / (dist.world_size if ddp else 1)
+            count += len(y)
+        if ddp:
+            total, count = mmdist.all_reduce_sum([total, count], device)
+        lr = opt.param_groups[0]["lr"]
+        sched.step()
+        row = {"epoch": epoch, "method": cfg.method, "lr": lr, "train_loss": total / max(count, 1)}
+        row.update(evaluate(model, test, device, amp, channels_last))
+        rows.append(row)
+        bar.set_postfix(loss=f"{row['train_loss']:.3f}", test_acc=f"{row['test_acc']:.3f}")
+        if folder is not None and writer:
+            _save_checkpoint(folder, {"model": model.state_dict(), "optimizer": opt.state_dict(),
+                                      "scheduler": sched.state_dict(), "generator": gen.get_state(),
+                                      "torch_rng": torch.get_rng_state(),
+                                      "ogm": ogm.state_dict() if ogm is not None else {},
+                                      "history": rows, "epoch": epoch, "config": config})
+            if cfg.save_best and row["test_acc"] >= max(r["test_acc"] for r in rows):
+                _save_checkpoint(folder, {"model": model.state_dict(), "epoch": epoch, "test_acc": row["test_acc"]},
+                                 name="best.pt")
+            hist = pd.DataFrame(rows)
+            atomic_write_text(folder / "history.csv", hist.to_csv(index=False))
+            atomic_write_json(folder / "history.json", rows)
+            atomic_write_text(folder / "steps.csv", _steps(ogm).to_csv(index=False))
+    result = TrainResult(pd.DataFrame(rows), _steps(ogm), model)
+    if folder is not None and writer:
+        atomic_write_json(folder / "summary.json", {**result.summary(), "config": config})
+    if ddp:
+        mmdist.barrier()  # the other ranks return once rank 0's files are written
+    return result
+
+
+def _with_last(iterable):
+    """``(item, is_last)`` for each item of ``iterable`` (one item of look-ahead)."""
+    it = iter(iterable)
+    try:
+        prev = next(it)
+    except StopIteration:
+        return
+    for item in it:
+        yield prev, False
+        prev = item
+    yield prev, True
+
+
+def _steps(ogm: OGMGE | None) -> pd.DataFrame:
+    return ogm.history_frame() if ogm is not None else pd.DataFrame()
+
+
+def _config_dict(cfg: TrainConfig) -> dict:
+    d = dict(cfg.__dict__)
+    return json.loads(json.dumps(d))

@@ -1,0 +1,136 @@
+"""Same numbers on any machine (issue 17): the CPU dispatch is pinned, and what cannot be bit-identical is
+compared within the book's one stated tolerance, statuses exactly."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import shutil
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from mmtheory import _dispatch, tolerance
+
+ROOT = Path(__file__).resolve().parents[1]
+SANITIZE = ROOT / "tests" / "nbval_sanitize.cfg"
+
+#: A second machine, emulated: torch's portable kernels, MKL's and oneDNN's native paths for this CPU
+#: (what an unpinned reader's machine of another kind runs).
+OTHER_DISPATCH = {"ATEN_CPU_CAPABILITY": "default", "MKL_CBWR": "AUTO", "ONEDNN_MAX_CPU_ISA": "SSE41"}
+
+
+# --- dispatch -------------------------------------------------------------------------------------------------
+
+def test_pin_sets_every_switch_on_x86_but_respects_the_user_and_openblas():
+    env = {"MKL_CBWR": "COMPATIBLE", "OPENBLAS_CORETYPE": "Haswell"}
+    got = _dispatch.pin(env, machine="x86_64")
+    assert env["MKL_CBWR"] == "COMPATIBLE"  # the user's choice is kept
+    assert env["ATEN_CPU_CAPABILITY"] == "avx2" and env["ONEDNN_MAX_CPU_ISA"] == "AVX2"
+    assert got == {"MKL_CBWR": "COMPATIBLE", "ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
+    assert env["OPENBLAS_CORETYPE"] == "Haswell" and "OPENBLAS_L2_SIZE" not in env
+    assert not set(_dispatch.PINNED) & set(_dispatch.LEFT_ALONE)
+
+
+def test_pin_is_off_on_request_and_off_x86():
+    env = {"MMTHEORY_NATIVE_DISPATCH": "1"}
+    assert _dispatch.pin(env, machine="x86_64") == {} and set(env) == {"MMTHEORY_NATIVE_DISPATCH"}
+    env = {}
+    assert _dispatch.pin(env, machine="aarch64") == {} and env == {}
+    assert "export MKL_CBWR=" in _dispatch.shell_exports({}, machine="x86_64")
+
+
+@pytest.mark.skipif(not _dispatch.is_x86_64(), reason="the pinned switches exist on x86-64 only")
+def test_a_fresh_interpreter_runs_the_pinned_kernels():
+    env = {k: v for k, v in os.environ.items() if k not in _dispatch.PINNED and k != _dispatch.NATIVE_ENV}
+    code = "import mmtheory, torch, os; print(torch.backends.cpu.get_cpu_capability(), os.environ['MKL_CBWR'])"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    cap, cbwr = out.split()
+    assert cbwr == "COMPATIBLE,STRICT"
+    import torch
+
+    # AVX2 wherever the CPU has it (torch falls back to its default kernels otherwise).
+    assert cap == "AVX2" or torch.backends.cpu.get_cpu_capability() == "DEFAULT", out
+    native = subprocess.run([sys.executable, "-c", code.replace("os.environ['MKL_CBWR']", "os.environ.get('MKL_CBWR')")],
+                            env={**env, _dispatch.NATIVE_ENV: "1"}, capture_output=True, text=True, check=True).stdout
+    assert native.split()[1] == "None"
+
+
+# --- tolerance ------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("a, b, same", [
+    ("holds: 65.89 ± 2.87", "holds: 65.88 ± 2.89", True),      # issue 17's AVX-512 vs AVX2 printout
+    ("TVA - TA = -3.5667", "TVA - TA = -3.5778", True),
+    ("max |eta| = 1.07e-14", "max |eta| = 3.55e-15", True),       # float residue of an exact zero
+    ("0.056306 [0.056306, 6.788138]", "0.056306 [0.056306, 6.788139]", True),
+    ("[H21-syn-more] HOLDS", "[H21-syn-more] DIFFERS", False),  # a status is a word: compared exactly
+    ("[H21-t1] holds", "[H21-t2] holds", False),                 # ids are words too
+    ("3 seeds", "4 seeds", False),
+    ("acc 65.89", "acc 67.10", False),                           # 1.8 %: beyond RTOL
+    ("acc 1.5", "acc 1.6", True),                                # one unit of the last printed digit
+    ("acc 1.5", "acc 1.7", False),
+    ("nan", "nan", True), ("nan", "0.0", False), ("inf", "inf", True), ("inf", "-inf", False),
+    ("a 1 b", "a 1 b c", False),
+])
+def test_texts_agree(a, b, same):
+    assert tolerance.texts_agree(a, b) is same
+    assert (tolerance.first_difference(a, b) == "") is same
+
+
+def test_records_agree_on_numbers_but_never_on_a_status():
+    rec = {"id": "X", "status": "holds", "variant_status": "differs", "margin": 0.4, "interval": [0.39, 0.41],
+           "reason": "0.4 above 0", "details": {"per_seed": [0.4, 0.4]}, "flag": True}
+    moved = json.loads(json.dumps(rec))
+    moved["margin"] = 0.4 * (1 + tolerance.RTOL / 2)
+    moved["details"]["per_seed"][1] = 0.400000001
+    assert tolerance.records_agree(rec, moved)
+    for key, value in [("status", "differs"), ("variant_status", "inconclusive"), ("flag", False),
+                       ("margin", 0.5), ("reason", "0.4 below 0")]:
+        assert not tolerance.records_agree(rec, {**moved, key: value}), key
+    assert not tolerance.records_agree(rec, {**moved, "extra": 1})
+
+
+def test_a_reproducing_rerun_leaves_the_committed_record_untouched(results_tmp):
+    from mmtheory import claims
+    from mmtheory.checks import Verdict
+
+    v = Verdict("holds", ours="0.4", margin=0.4, reason="0.4 above 0", units="eta", interval=(0.39, 0.41))
+    claims.record("H21-syn-more", v, profile="quick")
+    path = results_tmp / "quick" / "claims" / "H21-syn-more.json"
+    before = path.read_bytes()
+    os.utime(path, (1, 1))
+    claims.record("H21-syn-more", Verdict("holds", ours="0.4", margin=0.4 * (1 + 1e-6), reason="0.4 above 0",
+                                          units="eta", interval=(0.39, 0.41)), profile="quick")
+    assert path.read_bytes() == before and path.stat().st_mtime == 1  # not rewritten
+    claims.record("H21-syn-more", Verdict("differs", ours="0.4", margin=0.4, reason="0.4 above 0", units="eta",
+                                          interval=(0.39, 0.41)), profile="quick")
+    assert json.loads(path.read_text())["status"] == "differs"  # a changed status is written
+
+
+# --- nbval is tolerance-aware ----------------------------------------------------------------------------------
+
+def _notebook(path: Path, code: str, committed: str) -> None:
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell(code, execution_count=1)
+    cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=committed)]
+    nb.cells = [cell]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+
+
+def test_nbval_passes_within_tolerance_and_fails_on_a_word_or_a_real_difference(tmp_path):
+    cases = {"close": ("print('holds: 65.88 ± 2.89')", "holds: 65.89 ± 2.87\n", 0),
+             "status": ("print('differs: 65.89 ± 2.87')", "holds: 65.89 ± 2.87\n", 1),
+             "number": ("print('holds: 61.00 ± 2.87')", "holds: 65.89 ± 2.87\n", 1)}
+    for name, (code, committed, _) in cases.items():
+        _notebook(tmp_path / f"{name}.ipynb", code, committed)
+    shutil.copy(ROOT / "conftest.py", tmp_path / "conftest.py")  # the repository's root conftest: the comparison
+    proc = subprocess.run([sys.executable, "-m", "pytest", "--nbval", "-p", "no:cacheprovider", "-q",
+                           "--rootdir", str(tmp_path), *(f"{n}.ipynb" for n in cases)],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    out = proc.stdout + proc.stderr
+    assert "2 failed, 1 passed" in out, out[-3000:]
+    assert "FAILED status.ipynb" in out and "FAILED number.ipynb" in out, out[-3000:]
