@@ -11,6 +11,9 @@ export MMTHEORY_RESULTS_DIR="$scratch/results"
 export TQDM_DISABLE=1       # tqdm's own switch: no progress bars in compared outputs
 export MMTHEORY_PROGRESS=0  # still read by mmtheory.data.cremad's own bar
 start=$(date +%s)
+# The tests must leave the checkout as they found it (issue 17): compared at the end.
+git_state() { git -C "$ROOT" status --porcelain --untracked-files=all 2>/dev/null || true; }
+before="$(git_state)"
 # Both cores: pytest-xdist, one worker per core; --dist loadfile keeps every notebook (all its cells)
 # and every test file on one worker. MMTHEORY_TEST_WORKERS=1 runs everything in one process.
 workers="${MMTHEORY_TEST_WORKERS:-auto}"
@@ -24,4 +27,10 @@ rc=0
 python -m pytest notebooks/99_scorecard.ipynb "${nbval[@]}" "$@" || rc=$?
 if [ "$rc" -ne 0 ] && [ "$rc" -ne 5 ] && [ "$status" -eq 0 ]; then status=$rc; fi  # 5: deselected by "$@"
 echo "[test] whole suite took $(( $(date +%s) - start )) s"
+after="$(git_state)"
+if [ "$before" != "$after" ]; then
+  echo "[test] error: the tests changed the checkout (git status before vs after):" >&2
+  diff <(echo "$before") <(echo "$after") >&2 || true
+  [ "$status" -eq 0 ] && status=1
+fi
 exit "$status"
