@@ -42,7 +42,7 @@ def rerun_box(chapter: str, timings: dict[str, dict[str, dict]] | None = None, b
     """
     timings = timings or {}
     nb = f"notebooks/{chapter}.ipynb"
-    lines = [":::{admonition} Re-run this chapter", ":class: tip", "",
+    lines = [":::{admonition} Re-run this chapter (commands, parameters, time)", ":class: tip dropdown", "",
              "From the repository root, after `bash scripts/build.sh` has made `.venv`:", "",
              "```bash",
              f".venv/bin/papermill {nb} out.ipynb                  # quick profile (CPU; what CI checks)",
@@ -167,6 +167,126 @@ def reasons_table(card):
     return (view.style.hide(axis="index").set_uuid("scorecard_reasons").set_table_styles(styles)
             .apply(lambda _: colours, axis=None))
 
+#: The tag of the markdown cell that shows a chapter's claims panel (it ``{glue}``s the panel made at the end).
+PANEL_TAG = "claims-panel"
+
+
+def panel_cell_source(key: str = "claims_panel") -> str:
+    """The source of a chapter's panel cell: a ``{glue}`` of the panel that the chapter's last cell glues."""
+    return f"```{{glue}} {key}\n```"
+
+
+def arrange_opening(nb, box_source: str | None = None):
+    """Order a staged chapter's opening: title, claims panel, re-run box (folded), then the introduction.
+
+    The notebook's first markdown cell is split after its ``# title`` line; the cell tagged
+    :data:`PANEL_TAG` (wherever it is) moves right under the title; the re-run box follows. Changes
+    ``nb`` (an ``nbformat`` notebook) in place and returns it.
+    """
+    import nbformat
+
+    cells = nb.cells
+    panel = next((c for c in cells if PANEL_TAG in c.get("metadata", {}).get("tags", [])), None)
+    if panel is not None:
+        cells.remove(panel)
+    first = cells[0]
+    opening = [panel] if panel is not None else []
+    if box_source is not None:
+        opening.append(nbformat.v4.new_markdown_cell(box_source))
+    title, _, rest = first.source.partition("\n")
+    if first.cell_type == "markdown" and title.startswith("# ") and rest.strip():
+        first.source = title
+        cells[1:1] = opening + [nbformat.v4.new_markdown_cell(rest.strip("\n"))]
+    else:
+        cells[1:1] = opening
+    return nb
+
+
+def forest_records(profile: str, results_dir=None):
+    """One row per registered claim: status, deciding difference, its interval and threshold (for the plot)."""
+    import pandas as pd
+
+    from mmtheory.claims import claim_records
+    from mmtheory.report import deciding_difference
+
+    rows = []
+    for rec in claim_records(profile, results_dir):
+        d = deciding_difference(rec) if rec["status"] != "not yet run" else {}
+        rows.append(dict(id=rec["id"], status=rec["status"], units=rec.get("units") or "", profile=profile,
+                         estimate=d.get("estimate"), lo=d.get("lo"), hi=d.get("hi"), threshold=d.get("threshold")))
+    return pd.DataFrame(rows)
+
+
+#: Line colours of the statuses in the forest plot (saturated versions of :data:`STATUS_COLOURS`).
+STATUS_LINE_COLOURS = {"holds": "#1b7837", "differs": "#c51b7d", "inconclusive": "#b8860b", "vacuous": "#6a51a3",
+                       "not yet run": "#999999"}
+
+
+def scorecard_forest(profiles=("quick", "full"), results_dir=None):
+    """The scorecard as a picture: every claim's deciding difference and interval against its threshold.
+
+    One panel per unit (claims in "points", "eta", "frequency", ... share an axis), one column per
+    profile that has records (quick and full side by side once both exist). A dot is the estimate, the
+    bar its interval, the black tick the threshold the claim is decided against; colour is the status.
+    A claim without an interval (true by construction, vacuous, not yet run) is named at the axis with
+    its status.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    import math
+
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    frames = [forest_records(p, results_dir) for p in profiles]
+    frames = [f for f in frames if (f["status"] != "not yet run").any()] or frames[:1]
+    data = pd.concat(frames, ignore_index=True)
+    units = [u for u in dict.fromkeys(data.loc[data["units"] != "", "units"])] + [""]
+    groups = [(u, list(dict.fromkeys(data.loc[data["units"] == u, "id"]))) for u in units]
+    groups = [(u, ids) for u, ids in groups if ids]
+    heights = [len(ids) + 0.8 for _, ids in groups]
+    cols = list(dict.fromkeys(data["profile"]))
+    fig, axes = plt.subplots(len(groups), len(cols), figsize=(6.2 * len(cols) + 1.5, 0.32 * sum(heights) + 1.2),
+                             gridspec_kw=dict(height_ratios=heights), squeeze=False, sharey="row")
+    fin = lambda v: v is not None and not (isinstance(v, float) and not math.isfinite(v))  # noqa: E731
+    for j, prof in enumerate(cols):
+        for i, (unit, ids) in enumerate(groups):
+            ax = axes[i][j]
+            sub = data[(data["profile"] == prof)].set_index("id")
+            for y, cid in enumerate(ids):
+                r = sub.loc[cid]
+                c = STATUS_LINE_COLOURS.get(r["status"], "#999999")
+                lo, hi, est, thr = r["lo"], r["hi"], r["estimate"], r["threshold"]
+                drawn = False
+                if fin(lo) and fin(hi):
+                    ax.plot([lo, hi], [y, y], color=c, lw=2.5, solid_capstyle="butt")
+                    drawn = True
+                if fin(est):
+                    ax.plot([est], [y], "o", color=c, ms=6)
+                    drawn = True
+                if fin(thr):
+                    ax.plot([thr], [y], "|", color="black", ms=12, mew=2)
+                if not drawn:
+                    ax.text(0.01, y, f"{r['status']} (no interval)", transform=ax.get_yaxis_transform(),
+                            va="center", ha="left", color=c, fontsize=8)
+            ax.set_yticks(range(len(ids)), ids if j == 0 else [""] * len(ids), fontsize=8)
+            ax.set_ylim(len(ids) - 0.4, -0.6)
+            ax.tick_params(axis="x", labelsize=8)
+            ax.set_xlabel(unit or "(no units)", fontsize=8, labelpad=1)
+            if i == 0:
+                ax.set_title(f"{prof} profile", fontsize=10)
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], color=c, lw=2.5, marker="o", label=s) for s, c in STATUS_LINE_COLOURS.items()]
+    handles.append(Line2D([], [], color="black", marker="|", ls="", ms=12, mew=2, label="threshold"))
+    fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8, frameon=False,
+               bbox_to_anchor=(0.5, 0.0))
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    return fig
+
+
 def _dedupe_scripts(app, pagename, templatename, context, doctree) -> None:
     """Drop repeated script tags: sphinx-thebe 0.3 registers its inline configuration once per
     ``env-before-read-docs`` event, which fires twice in a Jupyter Book build, and the second copy
@@ -190,6 +310,10 @@ def _light_default(app, pagename, templatename, context, doctree) -> None:
 
 def setup(app):
     """Sphinx extension (``_config.yml``: ``sphinx.extra_extensions``) with the book's two fixes above."""
+    static = str(Path(__file__).parent / "_static")
+    if static not in app.config.html_static_path:
+        app.config.html_static_path.append(static)
+    app.add_css_file("mmtheory.css")  # wrapping of long code and output lines; the claims panel
     app.set_html_assets_policy("always")  # MathJax on every page: chapter titles with math appear in every sidebar
     app.connect("html-page-context", _light_default, priority=900)  # after the themes' own handlers
     app.connect("html-page-context", _dedupe_scripts, priority=900)
