@@ -82,10 +82,17 @@ SCORECARD_WIDTHS = {"claim": 10, "status": 9, "margin": 8, "broken world tried":
                     "paper's value": 12, "statement": 17, "data": 8}
 
 
-def _margin_text(margin, units: str, status: str = "") -> str:
-    """``"1.23 points"``; an em dash when there is no record or the claim is vacuous (no margin to speak of)."""
+def _margin_text(margin, units: str, status: str = "", interval=None) -> str:
+    """``"1.2 points"``, rounded to what the claim's interval supports (two significant digits of its width;
+    three significant digits without one); an em dash when there is no record or the claim is vacuous."""
     if status == "vacuous" or margin is None or (isinstance(margin, float) and margin != margin):
         return "\u2014"
+    from mmtheory.report import decimals_for
+
+    if interval is not None and len(interval) == 2:
+        d = decimals_for(interval[0], interval[1], default=-1)
+        if d >= 0:
+            return f"{float(margin):.{d}f} {units}".strip()
     return f"{float(margin):.3g} {units}".strip()
 
 
@@ -122,7 +129,8 @@ def scorecard_table(card, link_suffix: str = ".html"):
         rows.append({
             "claim": f'<a href="{esc(r.chapter)}{link_suffix}" title="{esc(r.chapter)}">{esc(r.id)}</a>',
             "status": f'<span title="{esc(r.reason)}">{esc(r.status)}</span>',
-            "margin": esc(_margin_text(r.margin, r.units, r.status)) if r.status != "not yet run" else "",
+            "margin": (esc(_margin_text(r.margin, r.units, r.status, getattr(r, "interval", None)))
+                       if r.status != "not yet run" else ""),
             "broken world tried": broken,
             "our value": esc(r.ours),
             "paper's value": esc(r.paper_value),
@@ -243,13 +251,17 @@ def scorecard_forest(profiles=("quick", "full"), results_dir=None):
     frames = [forest_records(p, results_dir) for p in profiles]
     frames = [f for f in frames if (f["status"] != "not yet run").any()] or frames[:1]
     data = pd.concat(frames, ignore_index=True)
-    units = [u for u in dict.fromkeys(data.loc[data["units"] != "", "units"])] + [""]
-    groups = [(u, list(dict.fromkeys(data.loc[data["units"] == u, "id"]))) for u in units]
+    unit_of: dict[str, str] = {}
+    for cid, unit in zip(data["id"], data["units"]):
+        if unit or cid not in unit_of:
+            unit_of[cid] = unit if unit else unit_of.get(cid, "")
+    units = list(dict.fromkeys(u for u in unit_of.values() if u)) + [""]
+    groups = [(u, [cid for cid, cu in unit_of.items() if cu == u]) for u in units]
     groups = [(u, ids) for u, ids in groups if ids]
     heights = [len(ids) + 0.8 for _, ids in groups]
     cols = list(dict.fromkeys(data["profile"]))
     fig, axes = plt.subplots(len(groups), len(cols), figsize=(6.2 * len(cols) + 1.5, 0.32 * sum(heights) + 1.2),
-                             gridspec_kw=dict(height_ratios=heights), squeeze=False, sharey="row")
+                             gridspec_kw=dict(height_ratios=heights), squeeze=False)
     fin = lambda v: v is not None and not (isinstance(v, float) and not math.isfinite(v))  # noqa: E731
     for j, prof in enumerate(cols):
         for i, (unit, ids) in enumerate(groups):
@@ -271,10 +283,10 @@ def scorecard_forest(profiles=("quick", "full"), results_dir=None):
                 if not drawn:
                     ax.text(0.01, y, f"{r['status']} (no interval)", transform=ax.get_yaxis_transform(),
                             va="center", ha="left", color=c, fontsize=8)
-            ax.set_yticks(range(len(ids)), ids if j == 0 else [""] * len(ids), fontsize=8)
+            ax.set_yticks(range(len(ids)), ids, fontsize=8)
             ax.set_ylim(len(ids) - 0.4, -0.6)
             ax.tick_params(axis="x", labelsize=8)
-            ax.set_xlabel(unit or "(no units)", fontsize=8, labelpad=1)
+            ax.set_xlabel(unit or "no units recorded", fontsize=8, labelpad=1)
             if i == 0:
                 ax.set_title(f"{prof} profile", fontsize=10)
     from matplotlib.lines import Line2D

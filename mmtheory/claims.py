@@ -436,3 +436,15 @@ def record_all(verdicts: dict[str, Verdict], *, profile: str, params: dict[str, 
                      f"difference [interval] ({v.units})": fmt_interval(diff["estimate"], diff["lo"], diff["hi"]),
                      "broken world": v.variant, "status there": v.variant_status})
     return pd.DataFrame(rows).set_index("claim")
+
+
+def records_hint(profile: str = "quick", results_dir: str | os.PathLike | None = None) -> str:
+    """A line saying where the records are when ``profile`` has none where they were looked for ("" otherwise)."""
+    folder = resolve_results_dir(results_dir) / _check_profile(profile) / "claims"
+    if load_records(profile, results_dir):
+        return ""
+    where = ("this package runs from a source checkout" if repo_root() is not None
+             else "this package is installed, not run from a clone, so results/ was looked for in the current folder")
+    return (f"No claim records in {folder} ({where}). The quick-profile records are committed in the "
+            "repository's results/ folder: run from the clone's root, or pass --results-dir <clone>/results "
+            "(or set MMTHEORY_RESULTS_DIR); a chapter writes its records when executed.")
