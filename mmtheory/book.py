@@ -233,11 +233,11 @@ STATUS_LINE_COLOURS = {"holds": "#1b7837", "differs": "#c51b7d", "inconclusive":
 def scorecard_forest(profiles=("quick", "full"), results_dir=None):
     """The scorecard as a picture: every claim's deciding difference and interval against its threshold.
 
-    One panel per unit (claims in "points", "eta", "frequency", ... share an axis), one column per
-    profile that has records (quick and full side by side once both exist). A dot is the estimate, the
-    bar its interval, the black tick the threshold the claim is decided against; colour is the status.
-    A claim without an interval (true by construction, vacuous, not yet run) is named at the axis with
-    its status.
+    One panel per unit (claims in "points", "eta", "frequency", ... share an axis), one row per claim.
+    A dot is the estimate, the bar its interval, the black tick the threshold the claim is decided
+    against; colour is the status. Each profile that has records gets its own line in every row (quick
+    as a dot, full as a diamond just under it), so quick and full stand side by side once both exist. A
+    claim without an interval (true by construction, vacuous, not yet run) is named with its status.
 
     Returns
     -------
@@ -247,6 +247,7 @@ def scorecard_forest(profiles=("quick", "full"), results_dir=None):
 
     import matplotlib.pyplot as plt
     import pandas as pd
+    from matplotlib.lines import Line2D
 
     frames = [forest_records(p, results_dir) for p in profiles]
     frames = [f for f in frames if (f["status"] != "not yet run").any()] or frames[:1]
@@ -258,44 +259,45 @@ def scorecard_forest(profiles=("quick", "full"), results_dir=None):
     units = list(dict.fromkeys(u for u in unit_of.values() if u)) + [""]
     groups = [(u, [cid for cid, cu in unit_of.items() if cu == u]) for u in units]
     groups = [(u, ids) for u, ids in groups if ids]
-    heights = [len(ids) + 0.8 for _, ids in groups]
-    cols = list(dict.fromkeys(data["profile"]))
-    fig, axes = plt.subplots(len(groups), len(cols), figsize=(6.2 * len(cols) + 1.5, 0.32 * sum(heights) + 1.2),
+    profs = list(dict.fromkeys(data["profile"]))
+    markers = {p: m for p, m in zip(profs, "oDs^")}
+    step = 1.0 / (len(profs) + 1)
+    heights = [len(ids) * (0.26 + 0.14 * (len(profs) - 1)) + 0.75 for _, ids in groups]
+    fig, axes = plt.subplots(len(groups), 1, figsize=(7.6, sum(heights) + 0.8),
                              gridspec_kw=dict(height_ratios=heights), squeeze=False)
     fin = lambda v: v is not None and not (isinstance(v, float) and not math.isfinite(v))  # noqa: E731
-    for j, prof in enumerate(cols):
-        for i, (unit, ids) in enumerate(groups):
-            ax = axes[i][j]
-            sub = data[(data["profile"] == prof)].set_index("id")
+    for (unit, ids), row in zip(groups, axes):
+        ax = row[0]
+        for k, prof in enumerate(profs):
+            sub = data[data["profile"] == prof].set_index("id")
             for y, cid in enumerate(ids):
+                yy = y + (k - (len(profs) - 1) / 2) * step
                 r = sub.loc[cid]
                 c = STATUS_LINE_COLOURS.get(r["status"], "#999999")
                 lo, hi, est, thr = r["lo"], r["hi"], r["estimate"], r["threshold"]
                 drawn = False
                 if fin(lo) and fin(hi):
-                    ax.plot([lo, hi], [y, y], color=c, lw=2.5, solid_capstyle="butt")
+                    ax.plot([lo, hi], [yy, yy], color=c, lw=2.5, solid_capstyle="butt")
                     drawn = True
                 if fin(est):
-                    ax.plot([est], [y], "o", color=c, ms=6)
+                    ax.plot([est], [yy], markers[prof], color=c, ms=6)
                     drawn = True
                 if fin(thr):
-                    ax.plot([thr], [y], "|", color="black", ms=12, mew=2)
-                if not drawn:
-                    ax.text(0.01, y, f"{r['status']} (no interval)", transform=ax.get_yaxis_transform(),
-                            va="center", ha="left", color=c, fontsize=8)
-            ax.set_yticks(range(len(ids)), ids, fontsize=8)
-            ax.set_ylim(len(ids) - 0.4, -0.6)
-            ax.tick_params(axis="x", labelsize=8)
-            ax.set_xlabel(unit or "no units recorded", fontsize=8, labelpad=1)
-            if i == 0:
-                ax.set_title(f"{prof} profile", fontsize=10)
-    from matplotlib.lines import Line2D
-
-    handles = [Line2D([], [], color=c, lw=2.5, marker="o", label=s) for s, c in STATUS_LINE_COLOURS.items()]
-    handles.append(Line2D([], [], color="black", marker="|", ls="", ms=12, mew=2, label="threshold"))
-    fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8, frameon=False,
-               bbox_to_anchor=(0.5, 0.0))
-    fig.tight_layout(rect=(0, 0.04, 1, 1))
+                    ax.plot([thr], [yy], "|", color="black", ms=11, mew=2)
+                if not drawn and not (k > 0 and r["status"] == "not yet run"):  # a later profile's gaps: left blank
+                    label = r["status"] + ("" if r["status"] == "not yet run" else ": no interval")
+                    ax.text(0.01, yy, f"{label}" + (f" ({prof})" if len(profs) > 1 else ""),
+                            transform=ax.get_yaxis_transform(), va="center", ha="left", color=c, fontsize=8)
+        ax.set_yticks(range(len(ids)), ids, fontsize=9)
+        ax.set_ylim(len(ids) - 0.5, -0.5)
+        ax.tick_params(axis="x", labelsize=8)
+        ax.set_xlabel(unit or "no units recorded", fontsize=9, labelpad=1)
+    handles = [Line2D([], [], color=c, lw=2.5, label=s) for s, c in STATUS_LINE_COLOURS.items()]
+    handles.append(Line2D([], [], color="black", marker="|", ls="", ms=11, mew=2, label="threshold"))
+    handles += [Line2D([], [], color="grey", marker=markers[p], ls="", label=f"{p} profile") for p in profs]
+    fig.legend(handles=handles, loc="lower center", ncol=4, fontsize=8, frameon=False, bbox_to_anchor=(0.5, 0.0))
+    axes[0][0].set_title("Every claim: deciding difference and interval against its threshold", fontsize=10)
+    fig.tight_layout(rect=(0, 0.05, 1, 1), h_pad=0.4)
     return fig
 
 

@@ -307,7 +307,7 @@ def claims_panel(chapter: str, params: dict | None = None, *, profile: str | Non
         reason = esc(str(r.get("reason", "")))
         rows.append(
             f'<tr><td><b>{esc(r["id"])}</b></td>'
-            f'<td style="background:{STATUS_COLOURS.get(st, "")};font-weight:bold">{esc(st)}</td>'
+            f'<td style="background:{STATUS_COLOURS.get(st, "")};font-weight:bold;overflow-wrap:normal">{esc(st)}</td>'
             f'<td>{esc(r["statement"])}'
             + (f'<br><span style="color:#555;font-size:90%">{reason}</span>' if reason else "")
             + f"</td><td>{esc(diff)}" + (f'<br><span style="color:#555;font-size:90%">{esc(behind)}</span>' if behind else "")
@@ -316,7 +316,7 @@ def claims_panel(chapter: str, params: dict | None = None, *, profile: str | Non
                     f"({r.get('variant_status') or '-'})")
     cell = "padding:2px 4px;vertical-align:top;overflow-wrap:anywhere;white-space:normal;text-align:left"
     table = (f'<table style="table-layout:fixed;width:100%;border-collapse:collapse;font-size:85%;margin:0">'
-             f'<colgroup><col style="width:16%"><col style="width:10%"><col style="width:38%">'
+             f'<colgroup><col style="width:15%"><col style="width:12%"><col style="width:37%">'
              f'<col style="width:20%"><col style="width:16%"></colgroup>'
              f"<thead><tr><th>claim</th><th>status</th><th>statement (and why this status)</th>"
              f"<th>deciding difference [95% interval] vs threshold</th><th>broken world \u2192 status there</th></tr></thead>"
