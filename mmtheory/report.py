@@ -326,3 +326,23 @@ def claims_panel(chapter: str, params: dict | None = None, *, profile: str | Non
     body = (f'<div class="mmtheory-claims-panel" style="border:1px solid #bbb;border-radius:4px;padding:6px 8px;'
             f'margin:4px 0 8px 0;max-width:100%;box-sizing:border-box;overflow-wrap:anywhere">{head}{table}{key}</div>')
     return ClaimsPanel(body, "\n".join(text), recs)
+
+
+def parts_table(verdict, name: str = "part") -> pd.DataFrame:
+    """A verdict made of parts (``details['parts']``) as a table rounded to what each interval supports.
+
+    One row per part: its status and its deciding difference with the interval (:func:`fmt_interval`),
+    instead of unrounded margins and bare interval lists.
+    """
+    rec = verdict.to_dict() if hasattr(verdict, "to_dict") else dict(verdict)
+    parts = (rec.get("details") or {}).get("parts")
+    if not isinstance(parts, dict) or not parts:
+        raise ValueError("parts_table needs a verdict whose details hold 'parts' (a check made of several parts).")
+    rows = []
+    for key, part in parts.items():
+        d = deciding_difference(part)
+        thr = "" if d["threshold"] is None else f" vs {float(d['threshold']):g}"
+        rows.append({name: key, "status": part.get("status", ""),
+                     f"difference [95% interval] ({d['units'] or rec.get('units', '')})":
+                         fmt_interval(d["estimate"], d["lo"], d["hi"]) + thr})
+    return pd.DataFrame(rows).set_index(name)

@@ -107,3 +107,14 @@ def test_forest_plot_has_one_row_per_claim_and_a_column_per_profile_with_records
     assert "quick profile" in legend and "full profile" in legend  # both profiles drawn side by side
     assert "full profile" not in [t.get_text() for t in fig.legends[0].get_texts()]
     assert json.loads((tmp_path / "full" / "claims" / "P22-standin-ogmge.json").read_text())["profile"] == "full"
+
+
+def test_parts_table_rounds_each_part_to_its_interval():
+    part = decide_positive([0.056306, 6.788138, 3.4], ours="", units="points", what="concat").to_dict()
+    other = decide_positive([1.0, 1.1, 0.9], ours="", units="points", what="sum").to_dict()
+    rec = dict(status="inconclusive", units="points", interval=part["interval"], details={"parts": {"concat": part, "sum": other}})
+    table = report.parts_table(rec, "fusion")
+    assert list(table.index) == ["concat", "sum"]
+    assert table.iloc[0, 1] == "3 [-5, 12] vs 0" and table.iloc[1, 1].startswith("1.00 [")
+    with pytest.raises(ValueError, match="parts"):
+        report.parts_table(dict(status="holds", details={}))
