@@ -301,6 +301,8 @@ def claims_panel(chapter: str, params: dict | None = None, *, profile: str | Non
         diff = fmt_interval(d.get("estimate"), d.get("lo"), d.get("hi"), d.get("units", "")) if d else "\u2014"
         if d and d.get("threshold") is not None and diff != "\u2014":
             diff += f" vs {float(d['threshold']):g}"
+        if diff == "\u2014" and r.get("ours"):  # no interval to show: our value as the chapter states it
+            diff = str(r["ours"])
         behind = "; ".join(x for x in (r.get("interval_method", ""), r.get("detail", "")) if x)
         broken = (f"{esc(r['variant'])} \u2192 <b>{esc(r['variant_status'])}</b>" if r.get("variant")
                   else ("none tried" if st != "not yet run" else ""))
@@ -322,9 +324,9 @@ def claims_panel(chapter: str, params: dict | None = None, *, profile: str | Non
              f"<th>deciding difference [95% interval] vs threshold</th><th>broken world \u2192 status there</th></tr></thead>"
              f"<tbody>{''.join(rows)}</tbody></table>").replace("<td", f'<td style="{cell}"').replace(
                  '<td style="' + cell + '" style="', '<td style="' + cell + ";").replace("<th>", f'<th style="{cell}">')
-    key = f'<p style="margin:4px 0 0 0;font-size:80%">{status_key_html(scorecard_href)}</p>'
+    key = f'<p style="margin:0 0 4px 0;font-size:78%;line-height:1.3">{status_key_html(scorecard_href)}</p>'
     body = (f'<div class="mmtheory-claims-panel" style="border:1px solid #bbb;border-radius:4px;padding:6px 8px;'
-            f'margin:4px 0 8px 0;max-width:100%;box-sizing:border-box;overflow-wrap:anywhere">{head}{table}{key}</div>')
+            f'margin:4px 0 8px 0;max-width:100%;box-sizing:border-box;overflow-wrap:anywhere">{head}{key}{table}</div>')
     return ClaimsPanel(body, "\n".join(text), recs)
 
 
