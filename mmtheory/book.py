@@ -184,6 +184,39 @@ def panel_cell_source(key: str = "claims_panel") -> str:
     return f"```{{glue}} {key}\n```"
 
 
+#: The last cell of every chapter: glues the panel that the panel cell under the title shows.
+PANEL_GLUE_SOURCE = ('# The claims panel: made from the records this run wrote (mmtheory.report); the book shows it under the\n'
+                     '# title (the panel cell\'s glue), a notebook reader here.\n'
+                     'glue("claims_panel", report.claims_panel("{stem}", cfg, results_dir=results_dir), display=True)')
+
+
+def add_panel_cells(path) -> bool:
+    """Give a chapter notebook its claims panel: the panel cell under the title and the glue cell at the end.
+
+    The chapter must define ``cfg``, ``results_dir``, ``report`` (``from mmtheory import report``) and
+    ``glue`` (``from myst_nb import glue``) before its last cell. Idempotent; only cell sources and tags
+    change (outputs of the other cells are kept). Returns True when the notebook was changed.
+    """
+    import nbformat
+
+    path = Path(path)
+    nb = nbformat.read(path, as_version=4)
+    changed = False
+    if not any(PANEL_TAG in c.get("metadata", {}).get("tags", []) for c in nb.cells):
+        panel = nbformat.v4.new_markdown_cell(panel_cell_source())
+        panel.metadata["tags"] = [PANEL_TAG]
+        nb.cells.insert(1, panel)
+        changed = True
+    if not any(c.cell_type == "code" and "report.claims_panel(" in c.source for c in nb.cells):
+        cell = nbformat.v4.new_code_cell(PANEL_GLUE_SOURCE.format(stem=path.stem))
+        cell.metadata["tags"] = ["remove-cell"]
+        nb.cells.append(cell)
+        changed = True
+    if changed:
+        nbformat.write(nb, path)
+    return changed
+
+
 def arrange_opening(nb, box_source: str | None = None):
     """Order a staged chapter's opening: title, claims panel, re-run box (folded), then the introduction.
 

@@ -118,3 +118,27 @@ def test_parts_table_rounds_each_part_to_its_interval():
     assert table.iloc[0, 1] == "3 [-5, 12] vs 0" and table.iloc[1, 1].startswith("1.00 [")
     with pytest.raises(ValueError, match="parts"):
         report.parts_table(dict(status="holds", details={}))
+
+
+def test_add_panel_cells_is_idempotent_and_matches_the_chapters(tmp_path):
+    from mmtheory.book import PANEL_GLUE_SOURCE, add_panel_cells
+
+    path = tmp_path / "11_new.ipynb"
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("# New\n\nText."), nbformat.v4.new_code_cell("x = 1")]
+    nbformat.write(nb, path)
+    assert add_panel_cells(path) and not add_panel_cells(path)
+    cells = nbformat.read(path, as_version=4).cells
+    assert cells[1].metadata["tags"] == [PANEL_TAG] and cells[1].source == panel_cell_source()
+    assert cells[-1].source == PANEL_GLUE_SOURCE.format(stem="11_new") and cells[-1].metadata["tags"] == ["remove-cell"]
+    from pathlib import Path
+
+    ch08 = nbformat.read(Path(__file__).resolve().parents[1] / "notebooks" / "08_ogm_imbalance.ipynb", as_version=4)
+    assert ch08.cells[-1].source == PANEL_GLUE_SOURCE.format(stem="08_ogm_imbalance")  # one source for every chapter
+
+
+def test_claims_command_says_where_the_records_are(tmp_path):
+    hint = claims.records_hint("quick", tmp_path)
+    assert str(tmp_path / "quick" / "claims") in hint and "--results-dir" in hint
+    claims.record_all(_verdicts(), profile="quick", results_dir=tmp_path, quiet=True)
+    assert claims.records_hint("quick", tmp_path) == ""
