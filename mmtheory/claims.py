@@ -347,3 +347,118 @@ def scorecard(profile: str = "quick", results_dir: str | os.PathLike | None = No
                    interval_method=rec.get("interval_method", ""), reason=rec.get("reason", ""))
         rows.append(row)
     return pd.DataFrame(rows)[SCORECARD_COLUMNS]
+
+
+# --- a chapter's records: written together, read back for the page's claims panel ---------------------------
+
+def chapter_of(chapter: str) -> str:
+    """The notebook stem of a chapter given as ``"08"`` or ``"08_ogm_imbalance"``."""
+    stems = sorted({c.chapter for c in CLAIMS.values()})
+    from mmtheory.profiles import PROFILES as CHAPTER_PROFILES
+
+    stems = sorted(set(stems) | set(CHAPTER_PROFILES))
+    if chapter in stems:
+        return chapter
+    match = [s for s in stems if s.split("_", 1)[0] == str(chapter)]
+    if len(match) != 1:
+        raise ValueError(f"unknown chapter {chapter!r}; chapters with claims or settings: {stems}.")
+    return match[0]
+
+
+def records_folder(chapter: str, profile: str, params: dict[str, Any] | None = None,
+                   results_dir: str | os.PathLike | None = None) -> Path:
+    """Where :func:`record` writes the records of ``chapter`` for a run with ``params`` (the same rule)."""
+    _check_profile(profile)
+    root = resolve_results_dir(results_dir)
+    if params is None:
+        return root / profile / "claims"
+    params = dict(params)
+    params.setdefault("profile", profile)
+    if is_default_run(chapter_of(chapter), params):
+        return root / profile / "claims"
+    return root / "custom" / f"{profile}-{params_key(params)}" / "claims"
+
+
+def chapter_records(chapter: str, profile: str, params: dict[str, Any] | None = None,
+                    results_dir: str | os.PathLike | None = None) -> list[dict[str, Any]]:
+    """Every registered claim of ``chapter``, in registry order, joined with the record of this run (if any).
+
+    Each dict holds the catalogue entry (``id``, ``statement``, ``paper_value``, ...) and the record's
+    fields; a claim without a record has ``status`` "not yet run". Records of the run with ``params``
+    are read from :func:`records_folder` (a custom run's own folder, never the profile's).
+    """
+    stem = chapter_of(chapter)
+    folder = records_folder(stem, profile, params, results_dir)
+    out = []
+    for cid, claim in CLAIMS.items():
+        if claim.chapter != stem:
+            continue
+        path = folder / f"{cid}.json"
+        rec: dict[str, Any] = {}
+        if path.exists():
+            try:
+                rec = json.loads(path.read_text(encoding="utf-8"))
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"claim record {path} is not valid JSON ({exc}); delete it and re-run its chapter.") \
+                    from None
+        base = dict(status="not yet run", ours="", margin=None, units="", interval=None, interval_method="",
+                    variant="", variant_status="", reason="", details={}, data="", detail="", profile=profile)
+        base.update(rec)
+        out.append(dict(base, **asdict(claim)))
+    return out
+
+
+def record_all(verdicts: dict[str, Verdict], *, profile: str, params: dict[str, Any] | None = None,
+               data: str = "synthetic", detail: str | dict[str, str] = "",
+               results_dir: str | os.PathLike | None = None, quiet: bool = False) -> pd.DataFrame:
+    """Record several verdicts at once (a chapter's claims cell) and return them as one small table.
+
+    Parameters
+    ----------
+    verdicts : dict
+        ``{claim id: Verdict}``.
+    profile, params, data, results_dir :
+        As for :func:`record`, shared by every claim.
+    detail : str or dict
+        One detail for all, or ``{claim id: detail}`` (a missing id gets "").
+    quiet : bool
+        When False (default) each record's one-line summary is printed (wrapped to the page's width).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per claim (index ``claim``): status, the deciding difference with its interval (rounded
+        to what the interval supports), the broken world and the status there.
+    """
+    import textwrap
+
+    from mmtheory.report import deciding_difference, fmt_interval
+
+    if not isinstance(verdicts, dict) or not all(isinstance(v, Verdict) for v in verdicts.values()):
+        raise TypeError("record_all() needs a dict {claim id: Verdict}.")
+    unknown = [cid for cid in verdicts if cid not in CLAIMS]
+    if unknown:
+        raise KeyError(f"unknown claim id(s) {unknown}; registered ids: {sorted(CLAIMS)}.")
+    rows = []
+    for cid, v in verdicts.items():
+        d = detail.get(cid, "") if isinstance(detail, dict) else detail
+        line = record(cid, v, profile=profile, params=params, data=data, detail=d, results_dir=results_dir)
+        if not quiet:
+            print(textwrap.fill(line, width=110, subsequent_indent="    ", break_long_words=True))
+        diff = deciding_difference(v)
+        rows.append({"claim": cid, "status": v.status,
+                     f"difference [interval] ({v.units})": fmt_interval(diff["estimate"], diff["lo"], diff["hi"]),
+                     "broken world": v.variant, "status there": v.variant_status})
+    return pd.DataFrame(rows).set_index("claim")
+
+
+def records_hint(profile: str = "quick", results_dir: str | os.PathLike | None = None) -> str:
+    """A line saying where the records are when ``profile`` has none where they were looked for ("" otherwise)."""
+    folder = resolve_results_dir(results_dir) / _check_profile(profile) / "claims"
+    if load_records(profile, results_dir):
+        return ""
+    where = ("this package runs from a source checkout" if repo_root() is not None
+             else "this package is installed, not run from a clone, so results/ was looked for in the current folder")
+    return (f"No claim records in {folder} ({where}). The quick-profile records are committed in the "
+            "repository's results/ folder: run from the clone's root, or pass --results-dir <clone>/results "
+            "(or set MMTHEORY_RESULTS_DIR); a chapter writes its records when executed.")

@@ -34,6 +34,9 @@ def _cmd_claims(args: argparse.Namespace) -> int:
         counts = card["status"].value_counts()
         summary = ", ".join(f"{counts.get(s, 0)} {s}" for s in claims.STATUSES)
         print(f"\n{len(card)} claims ({args.profile} profile, results in {claims.resolve_results_dir(args.results_dir)}): {summary}")
+    hint = claims.records_hint(args.profile, args.results_dir)
+    if hint:
+        print(hint, file=sys.stderr)
     return 0
 
 

@@ -208,23 +208,16 @@ def build_states(notebooks: list[str], profile: str, run_dir: Path, executed: se
 
 
 def add_rerun_boxes(folder: Path, states: dict[str, dict] | None = None) -> None:
-    """Insert the re-run box under the title of every staged notebook (the committed ones stay as they are)."""
+    """Open every staged notebook with its title, claims panel and folded re-run box (the committed ones stay as they are)."""
     import nbformat
 
-    from mmtheory.book import load_timings, rerun_box
+    from mmtheory.book import arrange_opening, load_timings, rerun_box
 
     timings = {k: load_timings(ROOT / "results", k) for k in ("quick", "full", "gpu-full")}
     states = states or {}
     for path in sorted(folder.glob("*.ipynb")):
         nb = nbformat.read(path, as_version=4)
-        first = nb.cells[0]
-        title, _, rest = first.source.partition("\n")
-        box = nbformat.v4.new_markdown_cell(rerun_box(path.stem, timings, build=states.get(path.stem)))
-        if first.cell_type == "markdown" and title.startswith("# ") and rest.strip():
-            first.source = title  # the box goes right under the chapter title
-            nb.cells[1:1] = [box, nbformat.v4.new_markdown_cell(rest.strip("\n"))]
-        else:
-            nb.cells.insert(1, box)
+        arrange_opening(nb, rerun_box(path.stem, timings, build=states.get(path.stem)))
         nbformat.write(nb, path)
 
 

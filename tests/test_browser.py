@@ -1,5 +1,7 @@
 """Open every page of the built book in headless Chromium: no JavaScript error, every image loads,
-no raw TeX left after MathJax, nothing fetched from outside localhost, and one scorecard row per claim.
+no raw TeX left after MathJax, nothing fetched from outside localhost, one scorecard row per claim; every
+chapter opens with its claims panel above its first code cell, nothing is wider than the content column
+at 1400 x 1000, and the scorecard shows its forest plot above the table (issue 21).
 
 Chromium comes from Debian's ``chromium`` package (``.ci/run`` installs it when absent); the test is
 skipped only outside CI when the browser is missing. Screenshots go to ``$MMTHEORY_ARTIFACTS``
@@ -35,9 +37,12 @@ class _Quiet(http.server.SimpleHTTPRequestHandler):
 
 
 @pytest.fixture(scope="module")
-def site(built_book):
-    html, proc = built_book
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+def site(request):
+    if os.environ.get("MMTHEORY_BOOK_HTML"):  # an HTML folder built elsewhere (e.g. by scripts/build.sh)
+        html = Path(os.environ["MMTHEORY_BOOK_HTML"])
+    else:
+        html, proc = request.getfixturevalue("built_book")
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(html)))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -133,6 +138,10 @@ def test_scorecard_has_one_row_per_claim_and_screenshots(site, browser):
     assert page.evaluate("() => document.querySelectorAll('mjx-container').length") > 5
     page.screenshot(path=str(out / "chapter_08_ogm_imbalance.png"), full_page=True)
     page.close()
+    page, problems3 = _open(browser, f"{base}/notebooks/02_synthetic_overlap.html")
+    page.screenshot(path=str(out / "chapter_02_synthetic_overlap.png"), full_page=True)
+    problems2 += problems3
+    page.close()
     assert not problems and not problems2, problems + problems2
     assert (out / "scorecard.png").stat().st_size > 10_000
 
@@ -153,3 +162,85 @@ def test_scorecard_fits_a_1400px_window_without_horizontal_scroll(site, browser)
     assert not sizes["scrolling"], sizes  # nor in any cell output of the page (the re-run box's commands may)
     assert sizes["first"] == ["claim", "status", "margin", "broken world tried"], sizes
     assert not problems, problems
+
+
+VIEWPORT = {"width": 1400, "height": 1000}  # the window of issue 21's reader
+
+#: Run in a page: where the claims panel and the first code cell are, and every element wider than the
+#: content column (or scrolling sideways inside it), named by tag, class and its first words.
+LAYOUT_JS = """() => {
+  const col = document.querySelector('article.bd-article') || document.querySelector('main');
+  const box = col.getBoundingClientRect();
+  const panel = document.querySelector('.mmtheory-claims-panel');
+  const code = Array.from(document.querySelectorAll('div.cell')).find(c => c.querySelector('div.cell_input, div.cell_output'));
+  const name = e => e.tagName.toLowerCase() + '.' + String(e.className).split(' ').slice(0, 2).join('.') + ' "'
+                    + (e.innerText || '').trim().slice(0, 50) + '"';
+  const wide = Array.from(col.querySelectorAll('*')).filter(e => {
+      const r = e.getBoundingClientRect();
+      // MathJax's own boxes clip glyph overhangs (scrollWidth a few px over): checked as boxes, not scrollers
+      if (r.width === 0 || r.height === 0 || e.closest('mjx-container, .admonition.dropdown, details')) return false;
+      if (e.matches('.math') && r.right <= box.right + 1 && r.left >= box.left - 1) return false;
+      const st = getComputedStyle(e);  // inline elements have no client width: only their box counts
+      return r.right > box.right + 1 || r.left < box.left - 1
+             || (st.display !== 'inline' && st.overflowX !== 'visible' && e.scrollWidth > e.clientWidth + 1);
+  }).map(name);
+  return {panel: panel ? panel.getBoundingClientRect().top + window.scrollY : null,
+          panel_text: panel ? panel.innerText : '',
+          code: code ? code.getBoundingClientRect().top + window.scrollY : null,
+          doc: document.documentElement.scrollWidth, win: window.innerWidth, wide: wide.slice(0, 10)};
+}"""
+
+
+def _chapters(html: Path) -> list[str]:
+    return [p for p in _pages(html) if p.startswith("notebooks/") and not p.endswith("99_scorecard.html")]
+
+
+def test_every_chapter_opens_with_its_claims_panel_and_nothing_is_wider_than_the_column(site, browser):
+    html, base = site
+    chapters = _chapters(html)
+    assert chapters
+    failures = {}
+    for rel in chapters:
+        page, problems = _open(browser, f"{base}/{rel}")
+        page.set_viewport_size(VIEWPORT)
+        page.evaluate("() => window.MathJax && MathJax.typesetPromise ? MathJax.typesetPromise() : true")
+        page.wait_for_timeout(300)  # the re-layout at the new width
+        lay = page.evaluate(LAYOUT_JS)
+        page.close()
+        bad = list(problems)
+        if lay["panel"] is None:
+            bad.append("no claims panel")
+        elif lay["code"] is not None and lay["panel"] >= lay["code"]:
+            bad.append(f"claims panel (y = {lay['panel']:.0f}) below the first code cell (y = {lay['code']:.0f})")
+        if "Key:" not in lay["panel_text"] or "data:" not in lay["panel_text"]:
+            bad.append("the panel lacks its status key or its data line")
+        if lay["doc"] > lay["win"]:
+            bad.append(f"page scrolls sideways ({lay['doc']} > {lay['win']} px)")
+        if lay["wide"]:
+            bad.append(f"wider than the content column: {lay['wide']}")
+        if bad:
+            failures[rel] = bad
+    assert not failures, failures
+
+
+def test_first_screens_of_chapters_02_08_and_the_scorecard_are_saved(site, browser):
+    html, base = site
+    out = Path(os.environ.get("MMTHEORY_ARTIFACTS", ROOT / "test-artifacts"))
+    out.mkdir(parents=True, exist_ok=True)
+    for rel, name in [("notebooks/02_synthetic_overlap.html", "first_screen_02"),
+                      ("notebooks/08_ogm_imbalance.html", "first_screen_08"),
+                      ("notebooks/99_scorecard.html", "first_screen_scorecard")]:
+        page, problems = _open(browser, f"{base}/{rel}")
+        page.set_viewport_size(VIEWPORT)
+        if name.endswith("scorecard"):
+            where = page.evaluate("""() => { const t = document.querySelector('table#T_scorecard');
+                const imgs = Array.from(document.querySelectorAll('div.cell_output img'));
+                return {table: t ? t.getBoundingClientRect().top : null,
+                        plot: imgs.length ? imgs[0].getBoundingClientRect().top : null,
+                        width: imgs.length ? imgs[0].naturalWidth : 0}; }""")
+            assert where["plot"] is not None and where["width"] > 300, f"the scorecard's forest plot is missing: {where}"
+            assert where["table"] is None or where["plot"] < where["table"], f"the plot comes after the table: {where}"
+        page.screenshot(path=str(out / f"{name}.png"))  # the first screen, as a reader sees it
+        page.close()
+        assert not problems, problems
+        assert (out / f"{name}.png").stat().st_size > 10_000
