@@ -11,9 +11,13 @@ level, calibrated so that the probability that any look's interval misses the tr
 Methods*, 2000, ch. 9). The t statistics of paired differences at the looks have a joint law that
 depends neither on the mean nor on the spread when the differences are i.i.d. normal, so the nominal
 level is found once per plan by simulating that law (:func:`sequential_level`, seeded, cached): no
-library beyond SciPy/NumPy is needed. The guarantee assumes roughly normal per-seed differences
-(tested by simulation also on uniform differences); it holds for any stopping rule that uses only
-the planned looks, which is what :func:`until_decided` does.
+library beyond SciPy/NumPy is needed. The guarantee assumes roughly normal per-seed differences; it
+holds for any stopping rule that uses only the planned looks, which is what :func:`until_decided`
+does. Measured on 20 000 simulated plans (looks 3, 5, 7, 9, 10; tests/test_checks_sequential.py): the
+chance that some look misses is 4.8 % for normal, 4.1 % for logistic, 3.8 % for t(5) and 3.1 % for
+Laplace differences (heavier tails: conservative), but 7.2 % for uniform ones (light tails with a
+first look at 3 seeds: the t statistic's tails are then heavier than Student's), the known limit of
+small-sample t procedures.
 
 A claim made of several parts (:func:`mmtheory.checks.all_of` / :func:`~mmtheory.checks.any_of`)
 is decided at every look with the parts' intervals at the nominal level and Holm's rule across parts.
@@ -28,7 +32,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special, stats
 
 from mmtheory.checks import Verdict
 from mmtheory.seeding import numpy_rng
@@ -118,9 +122,20 @@ def seeds_needed(mean: float, sd: float, level: float = 0.95, most: int = 100_00
         return None
     if sd == 0:
         return 2
-    n = np.arange(2, most + 1)
-    ok = stats.t.ppf(0.5 + level / 2.0, n - 1) * sd / np.sqrt(n) < mean
-    return int(n[np.argmax(ok)]) if ok.any() else None
+    q = 0.5 + level / 2.0
+
+    def ok(n: int) -> bool:
+        return float(special.stdtrit(n - 1, q)) * sd / math.sqrt(n) < mean
+
+    if not ok(most):
+        return None
+    lo, hi = 1, 2  # ok(lo) is False (one seed: no interval), find the smallest hi with ok(hi)
+    while not ok(hi):
+        lo, hi = hi, min(2 * hi, most)
+    while hi - lo > 1:  # ok is monotone in n
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if ok(mid) else (mid, hi)
+    return hi
 
 
 def is_decided(v: Verdict) -> bool:
