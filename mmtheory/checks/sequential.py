@@ -25,10 +25,11 @@ is decided at every look with the parts' intervals at the nominal level and Holm
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import replace
 from functools import lru_cache
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -37,7 +38,8 @@ from scipy import special, stats
 from mmtheory.checks import Verdict
 from mmtheory.seeding import numpy_rng
 
-__all__ = ["plan_looks", "sequential_level", "naive_error_rate", "seeds_needed", "until_decided", "is_decided"]
+__all__ = ["plan_looks", "sequential_level", "naive_error_rate", "seeds_needed", "until_decided",
+           "until_all_decided", "is_decided", "seed_order"]
 
 _N_SIM = 40_000
 
@@ -138,6 +140,19 @@ def seeds_needed(mean: float, sd: float, level: float = 0.95, most: int = 100_00
     return hi
 
 
+def seed_order(first: Sequence[int], cap: int) -> list[int]:
+    """The chapter's seeds, then the smallest unused non-negative integers, ``max(cap, len(first))`` in all."""
+    out = [int(x) for x in first]
+    if len(set(out)) != len(out) or any(x < 0 for x in out):
+        raise ValueError(f"seeds must be distinct non-negative integers; got {out}.")
+    nxt = 0
+    while len(out) < cap:
+        if nxt not in out:
+            out.append(nxt)
+        nxt += 1
+    return out
+
+
 def is_decided(v: Verdict) -> bool:
     """Default stopping rule: decided, and not a "holds" whose power was not shown on its broken world."""
     if v.status == "inconclusive":
@@ -162,6 +177,9 @@ def _undecided_effects(d: dict) -> list[tuple[float, float]]:
 def _combine(acc: Any, new: Any) -> Any:
     if acc is None:
         return new
+    if dataclasses.is_dataclass(new) and not isinstance(new, type):
+        return type(new)(**{f.name: _combine(getattr(acc, f.name), getattr(new, f.name))
+                            for f in dataclasses.fields(new)})
     if isinstance(new, pd.DataFrame):
         return pd.concat([acc, new], ignore_index=True)
     if isinstance(new, dict):
@@ -188,8 +206,8 @@ def until_decided(
     ----------
     run_round : callable
         ``run_round(new_seeds)`` runs the experiment for the seeds of one round and returns tidy results:
-        a DataFrame, or a dict / tuple of DataFrames (e.g. the real world and its broken worlds). Rounds
-        are concatenated (key by key).
+        a DataFrame, or a dict / tuple / dataclass of DataFrames (e.g. the real world and its broken
+        worlds). Rounds are concatenated (key by key).
     check : callable
         ``check(results, level)`` returns the claim's :class:`~mmtheory.checks.Verdict` on everything
         run so far, with every interval at two-sided level ``level`` (pass it on to the check functions).
@@ -210,31 +228,61 @@ def until_decided(
         undecided at the cap, ``details['seeds_needed']`` (seeds a fixed-size 95 % t interval would need
         for the smallest observed undecided effect with its observed spread; None if no estimate).
     """
+    results, verdicts = until_all_decided(run_round, {"claim": check}, first=first, step=step, cap=cap, seeds=seeds,
+                                          level=level, decided=decided)
+    return results, verdicts["claim"]
+
+
+def until_all_decided(
+    run_round: Callable[[list[int]], Any],
+    checks: Mapping[str, Callable[[Any, float], Verdict]],
+    *,
+    first: int = 3,
+    step: int = 2,
+    cap: int = 10,
+    seeds: Sequence[int] | None = None,
+    level: float = 0.95,
+    decided: Callable[[Verdict], bool] = is_decided,
+) -> tuple[Any, dict[str, Verdict]]:
+    """:func:`until_decided` for several claims that share the runs of one experiment.
+
+    Rounds continue until every claim is decided or the cap is reached; every claim is checked at every
+    look (each claim's own error stays at ``1 - level`` over the plan). Each returned verdict records the
+    seeds used, why the rounds stopped *for it* ("decided" if it was decided at the last look, else
+    "cap reached") and, if undecided, the seeds an effect of its observed size would need.
+    """
+    if not checks:
+        raise ValueError("until_all_decided needs at least one check.")
     looks = plan_looks(first, step, cap)
     order = list(range(cap)) if seeds is None else [int(s) for s in seeds]
     if len(order) < cap or len(set(order)) != len(order):
         raise ValueError(f"seeds must hold at least cap = {cap} distinct seeds; got {order}.")
     nominal = sequential_level(looks, level)
-    results, verdict, done = None, None, 0
+    results, verdicts, done = None, {}, 0
     for n in looks:
         results = _combine(results, run_round(order[done:n]))
         done = n
-        verdict = check(results, nominal)
-        if not isinstance(verdict, Verdict):
-            raise TypeError(f"check must return a Verdict; got {type(verdict).__name__}.")
-        if decided(verdict):
+        for key, check in checks.items():
+            v = check(results, nominal)
+            if not isinstance(v, Verdict):
+                raise TypeError(f"check must return a Verdict; got {type(v).__name__}.")
+            verdicts[key] = v
+        if all(decided(v) for v in verdicts.values()):
             break
-    stopped = "decided" if decided(verdict) else "cap reached"
     plan = f"group-sequential, looks at {list(looks)} seeds, {nominal:.4%} per look ({level:.0%} over the plan)"
-    details = dict(verdict.details, seeds_used=done, seeds=order[:done], stopped=stopped, looks=list(looks),
-                   nominal_level=nominal)
-    note = f"{done} seeds, {stopped}"
-    if stopped == "cap reached":
-        needs = [seeds_needed(m, s) for m, s in _undecided_effects(verdict.to_dict())]
-        needs = [x for x in needs if x is not None]
-        need = max(needs) if needs else None
-        details["seeds_needed"] = need
-        note += (f"; an effect of the observed size would need about {need} seeds" if need is not None
-                 else "; no effect observed to size a larger run")
-    return results, replace(verdict, details=details, reason=f"{verdict.reason} ({note})",
-                            interval_method=f"{verdict.interval_method}; {plan}")
+    out = {}
+    for key, v in verdicts.items():
+        stopped = "decided" if decided(v) else "cap reached" if done == looks[-1] else "others decided"
+        details = dict(v.details, seeds_used=done, seeds=order[:done], stopped=stopped, looks=list(looks),
+                       nominal_level=nominal)
+        note = f"{done} seeds, {stopped}"
+        if stopped != "decided":
+            needs = [seeds_needed(m, sd) for m, sd in _undecided_effects(v.to_dict())]
+            needs = [x for x in needs if x is not None]
+            need = max(needs) if needs else None
+            details["seeds_needed"] = need
+            note += (f"; an effect of the observed size would need about {need} seeds" if need is not None
+                     else "; no effect observed to size a larger run")
+        out[key] = replace(v, details=details, reason=f"{v.reason} ({note})",
+                           interval_method=f"{v.interval_method}; {plan}")
+    return results, out
