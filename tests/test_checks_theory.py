@@ -96,7 +96,9 @@ def test_synthetic_broken_worlds_do_not_hold(one_thread):
     broken = overlap_trained(w, private_in_target=False, **kw)
     for check in (check_eta_falls_with_modalities, check_eta_rises_with_overlap):
         v = against_broken_world(check(trained), check(broken), "target ignores the private blocks")
-        assert v.status == "holds" and v.variant_status != "holds"
+        # the smallest step is the same in every seed (the closed form (1-w)^2 d_p): true by construction, not
+        # an interval over floating-point noise (issue 18 item 3)
+        assert v.status == "vacuous" and "closed form" in v.reason and v.variant_status != "holds"
     # The zero claims are algebra: untrained encoders reach 0 too, so the combined verdict is vacuous.
     untrained = overlap_trained(w, **dict(kw, epochs=0))
     v = against_broken_world(check_zero_eta(trained, "eta_trained", where="w1", tol=1e-4),
