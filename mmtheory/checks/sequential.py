@@ -276,7 +276,10 @@ def until_all_decided(
         details = dict(v.details, seeds_used=done, seeds=order[:done], stopped=stopped, looks=list(looks),
                        nominal_level=nominal)
         note = f"{done} seeds, {stopped}"
-        if stopped != "decided":
+        if stopped != "decided" and v.status != "inconclusive":
+            note += (f"; the broken world stayed {v.variant_status or 'untried'}, so the check's power is not shown"
+                     if v.status == "holds" and v.power_shown is False else "")
+        elif stopped != "decided":
             needs = [seeds_needed(m, sd) for m, sd in _undecided_effects(v.to_dict())]
             needs = [x for x in needs if x is not None]
             need = max(needs) if needs else None
