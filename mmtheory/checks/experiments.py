@@ -174,6 +174,9 @@ def check_table3(results: pd.DataFrame, pairs: Sequence[tuple[str, str]] = PAIRS
                                  interval_method=a.interval_method, details=ps,
                                  reason=f"{key}: opposite signs ({a.reason}; {q.reason})")
         else:
+            # the undecided sign's effect and spread, so seed rounds can say how many seeds it would need
+            u = a if a.status == "inconclusive" else q
+            ps.update(mean=u.details.get("mean"), sd=u.details.get("sd"), threshold=0.0)
             parts[key] = Verdict("inconclusive", ours="", margin=0.0, units="points", interval=a.interval,
                                  interval_method=a.interval_method, details=ps,
                                  reason=f"{key}: a sign is undecided ({a.reason}; {q.reason})")
