@@ -102,8 +102,9 @@ class Verdict:
     variant_status : str
         The check's status on that world.
     power_shown : bool or None
-        True when the broken world came out "differs" (the check was seen to fail where the claim is
-        false), False when it did not, None when no broken world was tried (:data:`POWER_RULE`).
+        For a "holds": True when the broken world came out "differs" (the check was seen to fail where
+        the claim is false), False when it did not (:data:`POWER_RULE`). None for other statuses and
+        when no broken world was tried.
     details : dict
         Any further numbers (JSON-serialisable) worth recording: ``failed_runs`` and ``runs`` when runs
         went into it, ``p_holds`` / ``p_differs`` (one-sided p-values) where a test made it.
@@ -308,9 +309,10 @@ def against_broken_world(verdict: Verdict, broken: Verdict, variant: str) -> Ver
     """Combine a check's verdict on the real world with its verdict on a broken world (:data:`POWER_RULE`).
 
     "holds" on both: the check could not have failed, the result is "vacuous" (with both reasons).
-    Otherwise the verdict is kept, records the variant and its status, and ``power_shown`` is True only
-    when the broken world came out "differs" (an inconclusive broken world shows no power: the scorecard
-    marks the claim "power not shown").
+    Otherwise the verdict is kept and records the variant and its status. For a "holds" (the only status
+    whose meaning depends on the check being able to fail) ``power_shown`` is True when the broken world
+    came out "differs" and False otherwise (the scorecard then marks the claim "power not shown"); for
+    the other statuses it is None (the broken world's status is still in ``variant_status``).
 
     Parameters
     ----------
@@ -323,7 +325,8 @@ def against_broken_world(verdict: Verdict, broken: Verdict, variant: str) -> Ver
     """
     if not isinstance(verdict, Verdict) or not isinstance(broken, Verdict):
         raise TypeError("against_broken_world takes two Verdicts (the real world's and the broken world's).")
-    out = replace(verdict, variant=variant, variant_status=broken.status, power_shown=broken.status == "differs")
+    power = (broken.status == "differs") if verdict.status == "holds" else None  # power qualifies a "holds" only
+    out = replace(verdict, variant=variant, variant_status=broken.status, power_shown=power)
     if verdict.status == "holds" and broken.status == "holds":
         return replace(out, status="vacuous", margin=0.0,
                        reason=f"could not fail: also 'holds' on the broken world ({variant}: {broken.reason}); "
