@@ -96,3 +96,31 @@ def test_is_decided_and_seeds_needed():
     # 0.23 points with a spread of 0.75 (H21-standin-t1's TVA > TV): about 40-70 seeds
     assert 30 < seeds_needed(0.23, 0.75) < 80
     assert seeds_needed(0.0, 1.0) is None and seeds_needed(1.0, 0.0) == 2
+
+
+def test_until_all_decided_shares_rounds_and_combines_dataclasses():
+    from dataclasses import dataclass
+
+    from mmtheory.checks import against_broken_world
+    from mmtheory.checks.sequential import seed_order, until_all_decided
+
+    @dataclass
+    class Res:
+        real: pd.DataFrame
+        broken: pd.DataFrame
+
+    def run_round(seeds):
+        g = np.random.default_rng(seeds)
+        return Res(pd.DataFrame({"d": 30 + g.standard_normal(len(seeds))}),
+                   pd.DataFrame({"d": g.standard_normal(len(seeds))}))
+
+    def strong(res, lv):  # holds, but its broken world is a null: power not shown, rounds go on to the cap
+        return against_broken_world(decide_positive(res.real["d"], ours="", units="", what="", level=lv),
+                                    decide_positive(res.broken["d"], ours="", units="", what="", level=lv), "null")
+
+    res, out = until_all_decided(run_round, {"a": strong}, first=3, step=2, cap=7, seeds=seed_order([5, 6, 7], 7))
+    v = out["a"]
+    assert isinstance(res, Res) and len(res.real) == 7 and v.details["seeds"] == [5, 6, 7, 0, 1, 2, 3]
+    if v.power_shown is False:
+        assert v.details["stopped"] == "cap reached" and "power is not shown" in v.reason
+    assert seed_order([2, 0], 4) == [2, 0, 1, 3]
