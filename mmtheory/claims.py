@@ -260,7 +260,7 @@ def record(
     params = dict(params or {})
     params.setdefault("profile", profile)
     rec = dict(id=claim_id, profile=profile, data=data, detail=detail, version=__version__,
-               params=_jsonable(params), **verdict.to_dict())
+               params=_jsonable(params), **_jsonable(verdict.to_dict()))
     root = resolve_results_dir(results_dir)
     chapter = CLAIMS[claim_id].chapter
     if given_params is None or is_default_run(chapter, params):
@@ -289,22 +289,98 @@ def _reproduces(path: Path, rec: dict) -> bool:
     return records_agree(old, json.loads(json.dumps(rec)))
 
 
-def load_records(profile: str = "quick", results_dir: str | os.PathLike | None = None) -> dict[str, dict]:
-    """All records of a profile, keyed by claim id (files that do not parse raise with their path)."""
-    folder = resolve_results_dir(results_dir) / _check_profile(profile) / "claims"
-    out = {}
-    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+#: The record schema: field -> (allowed types, required). ``margin`` is finite and >= 0 (its direction is
+#: the status: the distance of the evidence from flipping it); ``id`` equals the file name.
+RECORD_SCHEMA: dict[str, tuple[tuple[type, ...], bool]] = {
+    "id": ((str,), True), "status": ((str,), True), "ours": ((str,), True), "margin": ((int, float), True),
+    "reason": ((str,), True), "units": ((str,), False), "interval": ((list, type(None)), False),
+    "interval_method": ((str,), False), "variant": ((str,), False), "variant_status": ((str,), False),
+    "power_shown": ((bool, type(None)), False), "details": ((dict,), False), "profile": ((str,), False),
+    "data": ((str,), False), "detail": ((str,), False), "params": ((dict,), False), "version": ((str,), False),
+}
+
+
+def validate_record(rec: Any, path: Path, profile: str) -> str | None:
+    """The first schema problem of record ``rec`` read from ``path``, as one line; None when it is valid.
+
+    Checks: a JSON object; every required field present with the right type (:data:`RECORD_SCHEMA`);
+    ``id`` a registered claim and equal to the file name; ``status`` one of :data:`STATUSES` (not "not
+    yet run"); ``margin`` a finite number >= 0; ``interval`` None or two numbers (or None for an
+    infinite end) with lo <= hi; ``profile`` (when present) the folder's profile.
+    """
+    import math
+
+    if not isinstance(rec, dict):
+        return f"{path}: not a claim record (a JSON {type(rec).__name__}, not an object); ignored"
+    for key, (types, required) in RECORD_SCHEMA.items():
+        if key not in rec:
+            if required:
+                return f"{path}: no {key!r} field (a record older than the verdict machinery?); ignored, re-run its chapter"
+            continue
+        value = rec[key]
+        if isinstance(value, bool) and bool not in types:
+            return f"{path}: {key} is {value!r}, not {'/'.join(t.__name__ for t in types)}; ignored"
+        if not isinstance(value, types):
+            return f"{path}: {key} is {value!r}, not {'/'.join(t.__name__ for t in types)}; ignored"
+    if rec["id"] != path.stem:
+        return (f"{path}: its id {rec['id']!r} is not its file name {path.stem!r} (a stray or copied file); ignored, "
+                "it does not replace the record of that claim")
+    if rec["id"] not in CLAIMS:
+        return f"{path}: unknown claim id {rec['id']!r} (not in the registry); ignored"
+    if rec["status"] not in STATUSES or rec["status"] == "not yet run":
+        return f"{path}: status {rec['status']!r} is not one of {list(STATUSES[:-1])}; ignored, re-run its chapter"
+    if not math.isfinite(float(rec["margin"])) or float(rec["margin"]) < 0:
+        return f"{path}: margin {rec['margin']!r} is not a finite number >= 0; ignored, re-run its chapter"
+    iv = rec.get("interval")
+    if iv is not None:
+        if len(iv) != 2 or any(v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))) for v in iv):
+            return f"{path}: interval {iv!r} is not two numbers; ignored"
+        lo, hi = (-math.inf if iv[0] is None else float(iv[0])), (math.inf if iv[1] is None else float(iv[1]))
+        if math.isnan(lo) or math.isnan(hi) or lo > hi:
+            return f"{path}: interval {iv!r} is not an interval (lo <= hi); ignored"
+    if "profile" in rec and rec["profile"] != profile:
+        return f"{path}: profile {rec['profile']!r} in the {profile!r} folder; ignored"
+    return None
+
+
+def read_records(profile: str = "quick",
+                 results_dir: str | os.PathLike | None = None) -> tuple[dict[str, dict], list[str]]:
+    """Every valid record of a profile keyed by claim id, and one line per problem found.
+
+    Problems (each one line, the file ignored): the results folder or its claims folder missing (every
+    claim then shows "not yet run"), a file that is not JSON, a record failing :func:`validate_record`
+    (stray file whose id is not its name, unknown id, bad status, margin or types), a stray non-JSON file.
+    """
+    root = resolve_results_dir(results_dir)
+    folder = root / _check_profile(profile) / "claims"
+    problems: list[str] = []
+    out: dict[str, dict] = {}
+    if not root.is_dir():
+        return out, [f"results folder {root} does not exist: every claim shows 'not yet run'"]
+    if not folder.is_dir():
+        return out, [f"no {profile} records: {folder} does not exist (the {profile} profile was not run here)"]
+    for path in sorted(folder.iterdir()):
+        if path.name.startswith("."):
+            continue
+        if path.suffix != ".json" or not path.is_file():
+            problems.append(f"{path}: not a claim record (not a .json file); ignored")
+            continue
         try:
             rec = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"claim record {path} is not valid JSON ({exc}); delete it and re-run its chapter.") from None
-        if rec.get("id") not in CLAIMS:
-            continue  # a record of a claim no longer in the registry: not shown
-        if rec.get("status") not in STATUSES:
-            raise ValueError(f"claim record {path} has status {rec.get('status')!r}, not one of {list(STATUSES)}; "
-                             "delete it and re-run its chapter.")
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            problems.append(f"{path}: not valid JSON ({exc}); ignored, delete it and re-run its chapter")
+            continue
+        problem = validate_record(rec, path, profile)
+        if problem:
+            problems.append(problem)
+            continue
         out[rec["id"]] = rec
-    return out
+    return out, problems
+
+
+def load_records(profile: str = "quick", results_dir: str | os.PathLike | None = None) -> dict[str, dict]:
+    """All valid records of a profile, keyed by claim id (:func:`read_records` without the problems)."""
+    return read_records(profile, results_dir)[0]
 
 
 def claim_records(profile: str = "quick", results_dir: str | os.PathLike | None = None) -> list[dict[str, Any]]:
@@ -316,37 +392,45 @@ def claim_records(profile: str = "quick", results_dir: str | os.PathLike | None 
     profile, data and every parameter of the run). A claim without a record has status
     ``"not yet run"`` and empty fields.
     """
-    records = load_records(profile, results_dir)
+    records, problems = read_records(profile, results_dir)
     out = []
     for cid, claim in CLAIMS.items():
         rec = records.get(cid)
         base = dict(id=cid, status="not yet run", ours="", margin=None, units="", interval=None, interval_method="",
-                    variant="", variant_status="", reason="", details={}, profile=profile, data="", detail="",
-                    params={}, version="")
+                    variant="", variant_status="", power_shown=None, reason="", details={}, profile=profile, data="",
+                    detail="", params={}, version="")
         base.update(rec or {})
         out.append(dict(base, paper=claim.paper, section=claim.section, statement=claim.statement,
                         paper_value=claim.paper_value, chapter=claim.chapter))
     return out
 
 
-SCORECARD_COLUMNS = ["id", "status", "margin", "units", "variant", "variant_status", "ours", "paper_value",
+SCORECARD_COLUMNS = ["id", "status", "margin", "units", "variant", "variant_status", "power_shown", "ours", "paper_value",
                      "interval", "interval_method", "reason", "statement", "paper", "section", "profile", "data",
                      "chapter"]
 
 
 def scorecard(profile: str = "quick", results_dir: str | os.PathLike | None = None) -> pd.DataFrame:
-    """The reproduction scorecard: one row per registered claim, with our value, status and margin."""
-    records = load_records(profile, results_dir)
+    """The reproduction scorecard: one row per registered claim, with our value, status and margin.
+
+    ``power_shown`` is False where the claim's broken world did not come out "differs" (shown as
+    "power not shown", :data:`mmtheory.checks.POWER_RULE`). The problems met reading the records (one
+    line each, :func:`read_records`) are in ``card.attrs['problems']``.
+    """
+    records, problems = read_records(profile, results_dir)
     rows = []
     for cid, claim in CLAIMS.items():
         rec = records.get(cid, {})
         row = dict(asdict(claim), ours=rec.get("ours", ""), status=rec.get("status", "not yet run"),
                    profile=rec.get("profile", profile), data=rec.get("data", ""), margin=rec.get("margin"),
                    units=rec.get("units", ""), variant=rec.get("variant", ""),
-                   variant_status=rec.get("variant_status", ""), interval=rec.get("interval"),
+                   variant_status=rec.get("variant_status", ""), power_shown=rec.get("power_shown"),
+                   interval=rec.get("interval"),
                    interval_method=rec.get("interval_method", ""), reason=rec.get("reason", ""))
         rows.append(row)
-    return pd.DataFrame(rows)[SCORECARD_COLUMNS]
+    card = pd.DataFrame(rows)[SCORECARD_COLUMNS]
+    card.attrs["problems"] = problems
+    return card
 
 
 # --- a chapter's records: written together, read back for the page's claims panel ---------------------------

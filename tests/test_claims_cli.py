@@ -47,8 +47,8 @@ def test_corrupt_record_names_the_file(results_tmp):
     folder = results_tmp / "quick" / "claims"
     folder.mkdir(parents=True)
     (folder / "H21-syn-w1.json").write_text("{not json")
-    with pytest.raises(ValueError, match="H21-syn-w1.json is not valid JSON"):
-        claims.load_records("quick")
+    records, problems = claims.read_records("quick")
+    assert records == {} and len(problems) == 1 and "H21-syn-w1.json: not valid JSON" in problems[0]
 
 
 def test_every_claim_has_a_known_paper_and_chapter():
@@ -133,9 +133,11 @@ def test_cli_claims_json_prints_every_record_whole(results_tmp, capsys):
 def test_record_with_a_bad_status_names_the_file(results_tmp):
     folder = results_tmp / "quick" / "claims"
     folder.mkdir(parents=True)
-    (folder / "H21-syn-w1.json").write_text(json.dumps({"id": "H21-syn-w1", "status": "maybe"}))
-    with pytest.raises(ValueError, match="H21-syn-w1.json has status 'maybe'"):
-        claims.load_records("quick")
+    (folder / "H21-syn-w1.json").write_text(json.dumps({"id": "H21-syn-w1", "status": "maybe", "ours": "",
+                                                        "margin": 0, "reason": ""}))
+    records, problems = claims.read_records("quick")
+    assert records == {} and problems == [f"{folder / 'H21-syn-w1.json'}: status 'maybe' is not one of "
+                                          "['holds', 'differs', 'inconclusive', 'vacuous']; ignored, re-run its chapter"]
 
 
 def test_scorecard_table_reads_at_a_glance(results_tmp):
@@ -177,3 +179,69 @@ def test_only_the_exact_default_run_writes_the_profile_records(tmp_path):
         line = claims.record("P22-standin-ogmge", v, profile="quick", params=params, results_dir=res)
         assert "non-default parameters" in line and not official.exists()
     assert len(list((res / "custom").glob("quick-*/claims/P22-standin-ogmge.json"))) == 3
+
+
+def _good(cid="H21-thm2", **kw):
+    rec = dict(id=cid, status="holds", ours="x", margin=0.5, reason="r", units="points", interval=[0.5, 1.0],
+               profile="quick")
+    rec.update(kw)
+    return rec
+
+
+@pytest.mark.parametrize("name, content, needle", [
+    ("H21-thm2.json", _good(margin=-3), "margin -3 is not a finite number >= 0"),
+    ("H21-thm2.json", _good(margin="lots"), "margin is 'lots', not int/float"),
+    ("H21-thm2.json", _good(margin=float("nan")), "margin nan is not a finite number >= 0"),
+    ("zzz-notes.json", _good(status="differs"), "its id 'H21-thm2' is not its file name 'zzz-notes'"),
+    ("H21-unknown.json", _good("H21-unknown"), "unknown claim id 'H21-unknown'"),
+    ("H21-thm2.json", [1, 2], "not a claim record (a JSON list"),
+    ("H21-thm2.json", _good(interval=[2, 1]), "is not an interval"),
+    ("H21-thm2.json", _good(status=True), "status is True, not str"),
+    ("H21-thm2.json", _good(profile="full"), "profile 'full' in the 'quick' folder"),
+])
+def test_scorecard_validates_every_record(results_tmp, capsys, name, content, needle):
+    """Issue 18 item 7: each hostile record is flagged in one line and never shown."""
+    folder = results_tmp / "quick" / "claims"
+    folder.mkdir(parents=True)
+    (folder / name).write_text(json.dumps(content))
+    card = claims.scorecard("quick")
+    assert dict(zip(card["id"], card["status"]))["H21-thm2"] == "not yet run"
+    assert len(card.attrs["problems"]) == 1 and needle in card.attrs["problems"][0]
+    assert main(["claims"]) == 0  # no traceback, one warning line
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and needle in err[0]
+
+
+def test_stray_file_does_not_replace_the_real_record(results_tmp):
+    folder = results_tmp / "quick" / "claims"
+    folder.mkdir(parents=True)
+    (folder / "H21-thm2.json").write_text(json.dumps(_good()))
+    (folder / "zzz-notes.json").write_text(json.dumps(_good(status="differs")))
+    (folder / "notes.txt").write_text("hello")
+    card = claims.scorecard("quick")
+    assert dict(zip(card["id"], card["status"]))["H21-thm2"] == "holds"
+    assert len(card.attrs["problems"]) == 2
+
+
+def test_missing_results_folder_is_said(tmp_path, capsys):
+    assert main(["claims", "--results-dir", str(tmp_path / "nonexistent")]) == 0
+    captured = capsys.readouterr()
+    assert "does not exist" in captured.err and "not yet run" in captured.out
+    _, problems = claims.read_records("quick", tmp_path / "nonexistent")
+    assert problems == [f"results folder {tmp_path / 'nonexistent'} does not exist: every claim shows 'not yet run'"]
+
+
+def test_power_not_shown_is_visible(results_tmp, capsys):
+    from mmtheory.checks import Verdict, against_broken_world
+
+    real = Verdict("holds", ours="x", margin=1.0, reason="r")
+    v = against_broken_world(real, Verdict("inconclusive", ours="", margin=0.0, reason="b"), "noise")
+    assert v.status == "holds" and v.power_shown is False and "power not shown" in v.reason
+    claims.record("H21-thm2", v, profile="quick")
+    card = claims.scorecard("quick")
+    assert dict(zip(card["id"], card["power_shown"]))["H21-thm2"] is False
+    assert main(["claims"]) == 0
+    out = capsys.readouterr().out
+    assert "holds (power not shown)" in out and "Holm" in out and "power not shown" in out.splitlines()[-1]
+    from mmtheory.book import scorecard_table
+    assert "holds</span> (power not shown)" in scorecard_table(card).to_html()
