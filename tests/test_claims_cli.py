@@ -73,7 +73,10 @@ def test_cli_help_and_module_entry_point(tmp_path):
     out = subprocess.run([sys.executable, "-m", "mmtheory", "--help"], capture_output=True, text=True, env=env)
     assert out.returncode == 0 and "claims" in out.stdout and "profiles" in out.stdout
     out = subprocess.run([sys.executable, "-m", "mmtheory", "claims"], capture_output=True, text=True, env=env)
-    assert out.returncode == 0 and "not yet run" in out.stdout
+    # No records there: one error saying where it looked and how to point it at the records (issue 17),
+    # not a table of claims all "not yet run".
+    assert out.returncode == 1 and str(tmp_path) in out.stderr and "--results-dir" in out.stderr
+    assert "not yet run" not in out.stdout
 
 
 def test_cli_profiles(capsys):
@@ -224,9 +227,9 @@ def test_stray_file_does_not_replace_the_real_record(results_tmp):
 
 
 def test_missing_results_folder_is_said(tmp_path, capsys):
-    assert main(["claims", "--results-dir", str(tmp_path / "nonexistent")]) == 0
+    assert main(["claims", "--results-dir", str(tmp_path / "nonexistent")]) == 1
     captured = capsys.readouterr()
-    assert "does not exist" in captured.err and "not yet run" in captured.out
+    assert "does not exist" in captured.err and "not yet run" not in captured.out
     _, problems = claims.read_records("quick", tmp_path / "nonexistent")
     assert problems == [f"results folder {tmp_path / 'nonexistent'} does not exist: every claim shows 'not yet run'"]
 

@@ -42,7 +42,7 @@ def rerun_box(chapter: str, timings: dict[str, dict[str, dict]] | None = None, b
     """
     timings = timings or {}
     nb = f"notebooks/{chapter}.ipynb"
-    lines = [":::{admonition} Re-run this chapter", ":class: tip", "",
+    lines = [":::{admonition} Re-run this chapter (commands, parameters, time)", ":class: tip dropdown", "",
              "From the repository root, after `bash scripts/build.sh` has made `.venv`:", "",
              "```bash",
              "mkdir -p _runs   # ignored by git: re-runs never touch the checkout's notebooks",
@@ -83,10 +83,17 @@ SCORECARD_WIDTHS = {"claim": 10, "status": 9, "margin": 8, "broken world tried":
                     "paper's value": 12, "statement": 17, "data": 8}
 
 
-def _margin_text(margin, units: str, status: str = "") -> str:
-    """``"1.23 points"``; an em dash when there is no record or the claim is vacuous (no margin to speak of)."""
+def _margin_text(margin, units: str, status: str = "", interval=None) -> str:
+    """``"1.2 points"``, rounded to what the claim's interval supports (two significant digits of its width;
+    three significant digits without one); an em dash when there is no record or the claim is vacuous."""
     if status == "vacuous" or margin is None or (isinstance(margin, float) and margin != margin):
         return "\u2014"
+    from mmtheory.report import decimals_for
+
+    if interval is not None and len(interval) == 2:
+        d = decimals_for(interval[0], interval[1], default=-1)
+        if d >= 0:
+            return f"{float(margin):.{d}f} {units}".strip()
     return f"{float(margin):.3g} {units}".strip()
 
 
@@ -122,8 +129,10 @@ def scorecard_table(card, link_suffix: str = ".html"):
                   else ("none tried" if r.status != "not yet run" else ""))
         rows.append({
             "claim": f'<a href="{esc(r.chapter)}{link_suffix}" title="{esc(r.chapter)}">{esc(r.id)}</a>',
-            "status": f'<span title="{esc(r.reason)}">{esc(r.status)}</span>',
-            "margin": esc(_margin_text(r.margin, r.units, r.status)) if r.status != "not yet run" else "",
+            "status": f'<span title="{esc(r.reason)}">{esc(r.status)}</span>'
+                      + (" (power not shown)" if getattr(r, "power_shown", None) is False else ""),
+            "margin": (esc(_margin_text(r.margin, r.units, r.status, getattr(r, "interval", None)))
+                       if r.status != "not yet run" else ""),
             "broken world tried": broken,
             "our value": esc(r.ours),
             "paper's value": esc(r.paper_value),
@@ -168,6 +177,165 @@ def reasons_table(card):
     return (view.style.hide(axis="index").set_uuid("scorecard_reasons").set_table_styles(styles)
             .apply(lambda _: colours, axis=None))
 
+#: The tag of the markdown cell that shows a chapter's claims panel (it ``{glue}``s the panel made at the end).
+PANEL_TAG = "claims-panel"
+
+
+def panel_cell_source(key: str = "claims_panel") -> str:
+    """The source of a chapter's panel cell: a ``{glue}`` of the panel that the chapter's last cell glues."""
+    return f"```{{glue}} {key}\n```"
+
+
+#: The last cell of every chapter: glues the panel that the panel cell under the title shows.
+PANEL_GLUE_SOURCE = ('# The claims panel: made from the records this run wrote (mmtheory.report); the book shows it under the\n'
+                     '# title (the panel cell\'s glue), a notebook reader here.\n'
+                     'glue("claims_panel", report.claims_panel("{stem}", cfg, results_dir=results_dir), display=True)')
+
+
+def add_panel_cells(path) -> bool:
+    """Give a chapter notebook its claims panel: the panel cell under the title and the glue cell at the end.
+
+    The chapter must define ``cfg``, ``results_dir``, ``report`` (``from mmtheory import report``) and
+    ``glue`` (``from myst_nb import glue``) before its last cell. Idempotent; only cell sources and tags
+    change (outputs of the other cells are kept). Returns True when the notebook was changed.
+    """
+    import nbformat
+
+    path = Path(path)
+    nb = nbformat.read(path, as_version=4)
+    changed = False
+    if not any(PANEL_TAG in c.get("metadata", {}).get("tags", []) for c in nb.cells):
+        panel = nbformat.v4.new_markdown_cell(panel_cell_source())
+        panel.metadata["tags"] = [PANEL_TAG]
+        nb.cells.insert(1, panel)
+        changed = True
+    if not any(c.cell_type == "code" and "report.claims_panel(" in c.source for c in nb.cells):
+        cell = nbformat.v4.new_code_cell(PANEL_GLUE_SOURCE.format(stem=path.stem))
+        cell.metadata["tags"] = ["remove-cell"]
+        nb.cells.append(cell)
+        changed = True
+    if changed:
+        nbformat.write(nb, path)
+    return changed
+
+
+def arrange_opening(nb, box_source: str | None = None):
+    """Order a staged chapter's opening: title, claims panel, re-run box (folded), then the introduction.
+
+    The notebook's first markdown cell is split after its ``# title`` line; the cell tagged
+    :data:`PANEL_TAG` (wherever it is) moves right under the title; the re-run box follows. Changes
+    ``nb`` (an ``nbformat`` notebook) in place and returns it.
+    """
+    import nbformat
+
+    cells = nb.cells
+    panel = next((c for c in cells if PANEL_TAG in c.get("metadata", {}).get("tags", [])), None)
+    if panel is not None:
+        cells.remove(panel)
+    first = cells[0]
+    opening = [panel] if panel is not None else []
+    if box_source is not None:
+        opening.append(nbformat.v4.new_markdown_cell(box_source))
+    title, _, rest = first.source.partition("\n")
+    if first.cell_type == "markdown" and title.startswith("# ") and rest.strip():
+        first.source = title
+        cells[1:1] = opening + [nbformat.v4.new_markdown_cell(rest.strip("\n"))]
+    else:
+        cells[1:1] = opening
+    return nb
+
+
+def forest_records(profile: str, results_dir=None):
+    """One row per registered claim: status, deciding difference, its interval and threshold (for the plot)."""
+    import pandas as pd
+
+    from mmtheory.claims import claim_records
+    from mmtheory.report import deciding_difference
+
+    rows = []
+    for rec in claim_records(profile, results_dir):
+        d = deciding_difference(rec) if rec["status"] != "not yet run" else {}
+        rows.append(dict(id=rec["id"], status=rec["status"], units=rec.get("units") or "", profile=profile,
+                         estimate=d.get("estimate"), lo=d.get("lo"), hi=d.get("hi"), threshold=d.get("threshold")))
+    return pd.DataFrame(rows)
+
+
+#: Line colours of the statuses in the forest plot (saturated versions of :data:`STATUS_COLOURS`).
+STATUS_LINE_COLOURS = {"holds": "#1b7837", "differs": "#c51b7d", "inconclusive": "#b8860b", "vacuous": "#6a51a3",
+                       "not yet run": "#999999"}
+
+
+def scorecard_forest(profiles=("quick", "full"), results_dir=None):
+    """The scorecard as a picture: every claim's deciding difference and interval against its threshold.
+
+    One panel per unit (claims in "points", "eta", "frequency", ... share an axis), one row per claim.
+    A dot is the estimate, the bar its interval, the black tick the threshold the claim is decided
+    against; colour is the status. Each profile that has records gets its own line in every row (quick
+    as a dot, full as a diamond just under it), so quick and full stand side by side once both exist. A
+    claim without an interval (true by construction, vacuous, not yet run) is named with its status.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    import math
+
+    import matplotlib.pyplot as plt
+    import pandas as pd
+    from matplotlib.lines import Line2D
+
+    frames = [forest_records(p, results_dir) for p in profiles]
+    frames = [f for f in frames if (f["status"] != "not yet run").any()] or frames[:1]
+    data = pd.concat(frames, ignore_index=True)
+    unit_of: dict[str, str] = {}
+    for cid, unit in zip(data["id"], data["units"]):
+        if unit or cid not in unit_of:
+            unit_of[cid] = unit if unit else unit_of.get(cid, "")
+    units = list(dict.fromkeys(u for u in unit_of.values() if u)) + [""]
+    groups = [(u, [cid for cid, cu in unit_of.items() if cu == u]) for u in units]
+    groups = [(u, ids) for u, ids in groups if ids]
+    profs = list(dict.fromkeys(data["profile"]))
+    markers = {p: m for p, m in zip(profs, "oDs^")}
+    step = 1.0 / (len(profs) + 1)
+    heights = [len(ids) * (0.26 + 0.14 * (len(profs) - 1)) + 0.75 for _, ids in groups]
+    fig, axes = plt.subplots(len(groups), 1, figsize=(7.6, sum(heights) + 0.8),
+                             gridspec_kw=dict(height_ratios=heights), squeeze=False)
+    fin = lambda v: v is not None and not (isinstance(v, float) and not math.isfinite(v))  # noqa: E731
+    for (unit, ids), row in zip(groups, axes):
+        ax = row[0]
+        for k, prof in enumerate(profs):
+            sub = data[data["profile"] == prof].set_index("id")
+            for y, cid in enumerate(ids):
+                yy = y + (k - (len(profs) - 1) / 2) * step
+                r = sub.loc[cid]
+                c = STATUS_LINE_COLOURS.get(r["status"], "#999999")
+                lo, hi, est, thr = r["lo"], r["hi"], r["estimate"], r["threshold"]
+                drawn = False
+                if fin(lo) and fin(hi):
+                    ax.plot([lo, hi], [yy, yy], color=c, lw=2.5, solid_capstyle="butt")
+                    drawn = True
+                if fin(est):
+                    ax.plot([est], [yy], markers[prof], color=c, ms=6)
+                    drawn = True
+                if fin(thr):
+                    ax.plot([thr], [yy], "|", color="black", ms=11, mew=2)
+                if not drawn and not (k > 0 and r["status"] == "not yet run"):  # a later profile's gaps: left blank
+                    label = r["status"] + ("" if r["status"] == "not yet run" else ": no interval")
+                    ax.text(0.01, yy, f"{label}" + (f" ({prof})" if len(profs) > 1 else ""),
+                            transform=ax.get_yaxis_transform(), va="center", ha="left", color=c, fontsize=8)
+        ax.set_yticks(range(len(ids)), ids, fontsize=9)
+        ax.set_ylim(len(ids) - 0.5, -0.5)
+        ax.tick_params(axis="x", labelsize=8)
+        ax.set_xlabel(unit or "no units recorded", fontsize=9, labelpad=1)
+    handles = [Line2D([], [], color=c, lw=2.5, label=s) for s, c in STATUS_LINE_COLOURS.items()]
+    handles.append(Line2D([], [], color="black", marker="|", ls="", ms=11, mew=2, label="threshold"))
+    handles += [Line2D([], [], color="grey", marker=markers[p], ls="", label=f"{p} profile") for p in profs]
+    fig.legend(handles=handles, loc="lower center", ncol=4, fontsize=8, frameon=False, bbox_to_anchor=(0.5, 0.0))
+    axes[0][0].set_title("Every claim: deciding difference and interval against its threshold", fontsize=10)
+    fig.tight_layout(rect=(0, 0.05, 1, 1), h_pad=0.4)
+    return fig
+
+
 def _dedupe_scripts(app, pagename, templatename, context, doctree) -> None:
     """Drop repeated script tags: sphinx-thebe 0.3 registers its inline configuration once per
     ``env-before-read-docs`` event, which fires twice in a Jupyter Book build, and the second copy
@@ -191,6 +359,10 @@ def _light_default(app, pagename, templatename, context, doctree) -> None:
 
 def setup(app):
     """Sphinx extension (``_config.yml``: ``sphinx.extra_extensions``) with the book's two fixes above."""
+    static = str(Path(__file__).parent / "_static")
+    if static not in app.config.html_static_path:
+        app.config.html_static_path.append(static)
+    app.add_css_file("mmtheory.css")  # wrapping of long code and output lines; the claims panel
     app.set_html_assets_policy("always")  # MathJax on every page: chapter titles with math appear in every sidebar
     app.connect("html-page-context", _light_default, priority=900)  # after the themes' own handlers
     app.connect("html-page-context", _dedupe_scripts, priority=900)

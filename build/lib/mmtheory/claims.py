@@ -260,7 +260,7 @@ def record(
     params = dict(params or {})
     params.setdefault("profile", profile)
     rec = dict(id=claim_id, profile=profile, data=data, detail=detail, version=__version__,
-               params=_jsonable(params), **verdict.to_dict())
+               params=_jsonable(params), **_jsonable(verdict.to_dict()))
     root = resolve_results_dir(results_dir)
     chapter = CLAIMS[claim_id].chapter
     if given_params is None or is_default_run(chapter, params):
@@ -289,22 +289,98 @@ def _reproduces(path: Path, rec: dict) -> bool:
     return records_agree(old, json.loads(json.dumps(rec)))
 
 
-def load_records(profile: str = "quick", results_dir: str | os.PathLike | None = None) -> dict[str, dict]:
-    """All records of a profile, keyed by claim id (files that do not parse raise with their path)."""
-    folder = resolve_results_dir(results_dir) / _check_profile(profile) / "claims"
-    out = {}
-    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+#: The record schema: field -> (allowed types, required). ``margin`` is finite and >= 0 (its direction is
+#: the status: the distance of the evidence from flipping it); ``id`` equals the file name.
+RECORD_SCHEMA: dict[str, tuple[tuple[type, ...], bool]] = {
+    "id": ((str,), True), "status": ((str,), True), "ours": ((str,), True), "margin": ((int, float), True),
+    "reason": ((str,), True), "units": ((str,), False), "interval": ((list, type(None)), False),
+    "interval_method": ((str,), False), "variant": ((str,), False), "variant_status": ((str,), False),
+    "power_shown": ((bool, type(None)), False), "details": ((dict,), False), "profile": ((str,), False),
+    "data": ((str,), False), "detail": ((str,), False), "params": ((dict,), False), "version": ((str,), False),
+}
+
+
+def validate_record(rec: Any, path: Path, profile: str) -> str | None:
+    """The first schema problem of record ``rec`` read from ``path``, as one line; None when it is valid.
+
+    Checks: a JSON object; every required field present with the right type (:data:`RECORD_SCHEMA`);
+    ``id`` a registered claim and equal to the file name; ``status`` one of :data:`STATUSES` (not "not
+    yet run"); ``margin`` a finite number >= 0; ``interval`` None or two numbers (or None for an
+    infinite end) with lo <= hi; ``profile`` (when present) the folder's profile.
+    """
+    import math
+
+    if not isinstance(rec, dict):
+        return f"{path}: not a claim record (a JSON {type(rec).__name__}, not an object); ignored"
+    for key, (types, required) in RECORD_SCHEMA.items():
+        if key not in rec:
+            if required:
+                return f"{path}: no {key!r} field (a record older than the verdict machinery?); ignored, re-run its chapter"
+            continue
+        value = rec[key]
+        if isinstance(value, bool) and bool not in types:
+            return f"{path}: {key} is {value!r}, not {'/'.join(t.__name__ for t in types)}; ignored"
+        if not isinstance(value, types):
+            return f"{path}: {key} is {value!r}, not {'/'.join(t.__name__ for t in types)}; ignored"
+    if rec["id"] != path.stem:
+        return (f"{path}: its id {rec['id']!r} is not its file name {path.stem!r} (a stray or copied file); ignored, "
+                "it does not replace the record of that claim")
+    if rec["id"] not in CLAIMS:
+        return f"{path}: unknown claim id {rec['id']!r} (not in the registry); ignored"
+    if rec["status"] not in STATUSES or rec["status"] == "not yet run":
+        return f"{path}: status {rec['status']!r} is not one of {list(STATUSES[:-1])}; ignored, re-run its chapter"
+    if not math.isfinite(float(rec["margin"])) or float(rec["margin"]) < 0:
+        return f"{path}: margin {rec['margin']!r} is not a finite number >= 0; ignored, re-run its chapter"
+    iv = rec.get("interval")
+    if iv is not None:
+        if len(iv) != 2 or any(v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))) for v in iv):
+            return f"{path}: interval {iv!r} is not two numbers; ignored"
+        lo, hi = (-math.inf if iv[0] is None else float(iv[0])), (math.inf if iv[1] is None else float(iv[1]))
+        if math.isnan(lo) or math.isnan(hi) or lo > hi:
+            return f"{path}: interval {iv!r} is not an interval (lo <= hi); ignored"
+    if "profile" in rec and rec["profile"] != profile:
+        return f"{path}: profile {rec['profile']!r} in the {profile!r} folder; ignored"
+    return None
+
+
+def read_records(profile: str = "quick",
+                 results_dir: str | os.PathLike | None = None) -> tuple[dict[str, dict], list[str]]:
+    """Every valid record of a profile keyed by claim id, and one line per problem found.
+
+    Problems (each one line, the file ignored): the results folder or its claims folder missing (every
+    claim then shows "not yet run"), a file that is not JSON, a record failing :func:`validate_record`
+    (stray file whose id is not its name, unknown id, bad status, margin or types), a stray non-JSON file.
+    """
+    root = resolve_results_dir(results_dir)
+    folder = root / _check_profile(profile) / "claims"
+    problems: list[str] = []
+    out: dict[str, dict] = {}
+    if not root.is_dir():
+        return out, [f"results folder {root} does not exist: every claim shows 'not yet run'"]
+    if not folder.is_dir():
+        return out, [f"no {profile} records: {folder} does not exist (the {profile} profile was not run here)"]
+    for path in sorted(folder.iterdir()):
+        if path.name.startswith("."):
+            continue
+        if path.suffix != ".json" or not path.is_file():
+            problems.append(f"{path}: not a claim record (not a .json file); ignored")
+            continue
         try:
             rec = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"claim record {path} is not valid JSON ({exc}); delete it and re-run its chapter.") from None
-        if rec.get("id") not in CLAIMS:
-            continue  # a record of a claim no longer in the registry: not shown
-        if rec.get("status") not in STATUSES:
-            raise ValueError(f"claim record {path} has status {rec.get('status')!r}, not one of {list(STATUSES)}; "
-                             "delete it and re-run its chapter.")
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            problems.append(f"{path}: not valid JSON ({exc}); ignored, delete it and re-run its chapter")
+            continue
+        problem = validate_record(rec, path, profile)
+        if problem:
+            problems.append(problem)
+            continue
         out[rec["id"]] = rec
-    return out
+    return out, problems
+
+
+def load_records(profile: str = "quick", results_dir: str | os.PathLike | None = None) -> dict[str, dict]:
+    """All valid records of a profile, keyed by claim id (:func:`read_records` without the problems)."""
+    return read_records(profile, results_dir)[0]
 
 
 def claim_records(profile: str = "quick", results_dir: str | os.PathLike | None = None) -> list[dict[str, Any]]:
@@ -316,34 +392,157 @@ def claim_records(profile: str = "quick", results_dir: str | os.PathLike | None 
     profile, data and every parameter of the run). A claim without a record has status
     ``"not yet run"`` and empty fields.
     """
-    records = load_records(profile, results_dir)
+    records, problems = read_records(profile, results_dir)
     out = []
     for cid, claim in CLAIMS.items():
         rec = records.get(cid)
         base = dict(id=cid, status="not yet run", ours="", margin=None, units="", interval=None, interval_method="",
-                    variant="", variant_status="", reason="", details={}, profile=profile, data="", detail="",
-                    params={}, version="")
+                    variant="", variant_status="", power_shown=None, reason="", details={}, profile=profile, data="",
+                    detail="", params={}, version="")
         base.update(rec or {})
         out.append(dict(base, paper=claim.paper, section=claim.section, statement=claim.statement,
                         paper_value=claim.paper_value, chapter=claim.chapter))
     return out
 
 
-SCORECARD_COLUMNS = ["id", "status", "margin", "units", "variant", "variant_status", "ours", "paper_value",
+SCORECARD_COLUMNS = ["id", "status", "margin", "units", "variant", "variant_status", "power_shown", "ours", "paper_value",
                      "interval", "interval_method", "reason", "statement", "paper", "section", "profile", "data",
                      "chapter"]
 
 
 def scorecard(profile: str = "quick", results_dir: str | os.PathLike | None = None) -> pd.DataFrame:
-    """The reproduction scorecard: one row per registered claim, with our value, status and margin."""
-    records = load_records(profile, results_dir)
+    """The reproduction scorecard: one row per registered claim, with our value, status and margin.
+
+    ``power_shown`` is False where the claim's broken world did not come out "differs" (shown as
+    "power not shown", :data:`mmtheory.checks.POWER_RULE`). The problems met reading the records (one
+    line each, :func:`read_records`) are in ``card.attrs['problems']``.
+    """
+    records, problems = read_records(profile, results_dir)
     rows = []
     for cid, claim in CLAIMS.items():
         rec = records.get(cid, {})
         row = dict(asdict(claim), ours=rec.get("ours", ""), status=rec.get("status", "not yet run"),
                    profile=rec.get("profile", profile), data=rec.get("data", ""), margin=rec.get("margin"),
                    units=rec.get("units", ""), variant=rec.get("variant", ""),
-                   variant_status=rec.get("variant_status", ""), interval=rec.get("interval"),
+                   variant_status=rec.get("variant_status", ""), power_shown=rec.get("power_shown"),
+                   interval=rec.get("interval"),
                    interval_method=rec.get("interval_method", ""), reason=rec.get("reason", ""))
         rows.append(row)
-    return pd.DataFrame(rows)[SCORECARD_COLUMNS]
+    card = pd.DataFrame(rows)[SCORECARD_COLUMNS]
+    card.attrs["problems"] = problems
+    return card
+
+
+# --- a chapter's records: written together, read back for the page's claims panel ---------------------------
+
+def chapter_of(chapter: str) -> str:
+    """The notebook stem of a chapter given as ``"08"`` or ``"08_ogm_imbalance"``."""
+    stems = sorted({c.chapter for c in CLAIMS.values()})
+    from mmtheory.profiles import PROFILES as CHAPTER_PROFILES
+
+    stems = sorted(set(stems) | set(CHAPTER_PROFILES))
+    if chapter in stems:
+        return chapter
+    match = [s for s in stems if s.split("_", 1)[0] == str(chapter)]
+    if len(match) != 1:
+        raise ValueError(f"unknown chapter {chapter!r}; chapters with claims or settings: {stems}.")
+    return match[0]
+
+
+def records_folder(chapter: str, profile: str, params: dict[str, Any] | None = None,
+                   results_dir: str | os.PathLike | None = None) -> Path:
+    """Where :func:`record` writes the records of ``chapter`` for a run with ``params`` (the same rule)."""
+    _check_profile(profile)
+    root = resolve_results_dir(results_dir)
+    if params is None:
+        return root / profile / "claims"
+    params = dict(params)
+    params.setdefault("profile", profile)
+    if is_default_run(chapter_of(chapter), params):
+        return root / profile / "claims"
+    return root / "custom" / f"{profile}-{params_key(params)}" / "claims"
+
+
+def chapter_records(chapter: str, profile: str, params: dict[str, Any] | None = None,
+                    results_dir: str | os.PathLike | None = None) -> list[dict[str, Any]]:
+    """Every registered claim of ``chapter``, in registry order, joined with the record of this run (if any).
+
+    Each dict holds the catalogue entry (``id``, ``statement``, ``paper_value``, ...) and the record's
+    fields; a claim without a record has ``status`` "not yet run". Records of the run with ``params``
+    are read from :func:`records_folder` (a custom run's own folder, never the profile's).
+    """
+    stem = chapter_of(chapter)
+    folder = records_folder(stem, profile, params, results_dir)
+    out = []
+    for cid, claim in CLAIMS.items():
+        if claim.chapter != stem:
+            continue
+        path = folder / f"{cid}.json"
+        rec: dict[str, Any] = {}
+        if path.exists():
+            try:
+                rec = json.loads(path.read_text(encoding="utf-8"))
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"claim record {path} is not valid JSON ({exc}); delete it and re-run its chapter.") \
+                    from None
+        base = dict(status="not yet run", ours="", margin=None, units="", interval=None, interval_method="",
+                    variant="", variant_status="", reason="", details={}, data="", detail="", profile=profile)
+        base.update(rec)
+        out.append(dict(base, **asdict(claim)))
+    return out
+
+
+def record_all(verdicts: dict[str, Verdict], *, profile: str, params: dict[str, Any] | None = None,
+               data: str = "synthetic", detail: str | dict[str, str] = "",
+               results_dir: str | os.PathLike | None = None, quiet: bool = False) -> pd.DataFrame:
+    """Record several verdicts at once (a chapter's claims cell) and return them as one small table.
+
+    Parameters
+    ----------
+    verdicts : dict
+        ``{claim id: Verdict}``.
+    profile, params, data, results_dir :
+        As for :func:`record`, shared by every claim.
+    detail : str or dict
+        One detail for all, or ``{claim id: detail}`` (a missing id gets "").
+    quiet : bool
+        When False (default) each record's one-line summary is printed (wrapped to the page's width).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per claim (index ``claim``): status, the deciding difference with its interval (rounded
+        to what the interval supports), the broken world and the status there.
+    """
+    import textwrap
+
+    from mmtheory.report import deciding_difference, fmt_interval
+
+    if not isinstance(verdicts, dict) or not all(isinstance(v, Verdict) for v in verdicts.values()):
+        raise TypeError("record_all() needs a dict {claim id: Verdict}.")
+    unknown = [cid for cid in verdicts if cid not in CLAIMS]
+    if unknown:
+        raise KeyError(f"unknown claim id(s) {unknown}; registered ids: {sorted(CLAIMS)}.")
+    rows = []
+    for cid, v in verdicts.items():
+        d = detail.get(cid, "") if isinstance(detail, dict) else detail
+        line = record(cid, v, profile=profile, params=params, data=data, detail=d, results_dir=results_dir)
+        if not quiet:
+            print(textwrap.fill(line, width=110, subsequent_indent="    ", break_long_words=True))
+        diff = deciding_difference(v)
+        rows.append({"claim": cid, "status": v.status,
+                     f"difference [interval] ({v.units})": fmt_interval(diff["estimate"], diff["lo"], diff["hi"]),
+                     "broken world": v.variant, "status there": v.variant_status})
+    return pd.DataFrame(rows).set_index("claim")
+
+
+def records_hint(profile: str = "quick", results_dir: str | os.PathLike | None = None) -> str:
+    """A line saying where the records are when ``profile`` has none where they were looked for ("" otherwise)."""
+    folder = resolve_results_dir(results_dir) / _check_profile(profile) / "claims"
+    if load_records(profile, results_dir):
+        return ""
+    where = ("this package runs from a source checkout" if repo_root() is not None
+             else "this package is installed, not run from a clone, so results/ was looked for in the current folder")
+    return (f"No claim records in {folder} ({where}). The quick-profile records are committed in the "
+            "repository's results/ folder: run from the clone's root, or pass --results-dir <clone>/results "
+            "(or set MMTHEORY_RESULTS_DIR); a chapter writes its records when executed.")

@@ -11,6 +11,7 @@ from typing import Sequence
 
 def _cmd_claims(args: argparse.Namespace) -> int:
     from mmtheory import claims
+    from mmtheory.checks import MULTIPLE_RULE, POWER_RULE
 
     folder = claims.resolve_results_dir(args.results_dir) / args.profile / "claims"
     if not folder.is_dir() or not any(folder.glob("*.json")):
@@ -20,6 +21,9 @@ def _cmd_claims(args: argparse.Namespace) -> int:
               "or set MMTHEORY_RESULTS_DIR, or execute the chapters (bash scripts/build.sh) to write them.",
               file=sys.stderr)
         return 1
+    _, problems = claims.read_records(args.profile, args.results_dir)
+    for line in problems:  # one line per stray, malformed or missing thing; never a traceback
+        print(f"warning: {line}", file=sys.stderr)
     if args.json or args.format == "json":  # every record whole: status, ours, margin, interval, variant, params
         print(json.dumps(claims.claim_records(args.profile, args.results_dir), indent=2, default=str))
         return 0
@@ -29,11 +33,21 @@ def _cmd_claims(args: argparse.Namespace) -> int:
     else:
         cols = (["id", "status", "margin", "units", "variant", "variant_status", "ours"] if not args.wide
                 else list(card.columns))
+        shown = card.assign(status=[f"{s} (power not shown)" if p is False else s
+                                    for s, p in zip(card["status"], card["power_shown"])])
         with __import__("pandas").option_context("display.max_colwidth", 60, "display.width", 200):
-            print(card[cols].to_string(index=False))
+            print(shown[cols].to_string(index=False))
         counts = card["status"].value_counts()
         summary = ", ".join(f"{counts.get(s, 0)} {s}" for s in claims.STATUSES)
-        print(f"\n{len(card)} claims ({args.profile} profile, results in {claims.resolve_results_dir(args.results_dir)}): {summary}")
+        weak = int((card["power_shown"] == False).sum())  # noqa: E712 (None is "no broken world", not False)
+        print(f"\n{len(card)} claims ({args.profile} profile, results in {claims.resolve_results_dir(args.results_dir)}): "
+              f"{summary}; {weak} with power not shown")
+        print(f"Rules: {POWER_RULE} {MULTIPLE_RULE}")
+        if problems:
+            print(f"{len(problems)} record problem(s), listed above on stderr.")
+    hint = claims.records_hint(args.profile, args.results_dir)
+    if hint:
+        print(hint, file=sys.stderr)
     return 0
 
 

@@ -31,9 +31,11 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     },
     "04_iemocap": {
         "quick": dict(padding="utterances", ratios=[1e-4, 1e-3, 1e-2, 1e-1, 1.0], seeds=[0, 1, 2], hidden=128, epochs=20,
-                      lr=0.01, batch_size=2048, min_samples=1, refit_epochs=20, standin_seed=0, seed=0),
+                      lr=0.01, batch_size=2048, min_samples=1, refit_epochs=20, standin_seed=0, seed=0, seed_step=2,
+                      seed_cap=10),
         "full": dict(padding="utterances", ratios=[1e-4, 1e-3, 1e-2, 1e-1, 1.0], seeds=list(range(10)), hidden=128,
-                     epochs=100, lr=0.01, batch_size=2048, min_samples=1, refit_epochs=100, standin_seed=0, seed=0),
+                     epochs=100, lr=0.01, batch_size=2048, min_samples=1, refit_epochs=100, standin_seed=0, seed=0,
+                     seed_step=5, seed_cap=30),
     },
     "05_rademacher": {
         "quick": dict(n_problems=20, m_values=[50, 100, 200, 400, 800, 1600], n_draws=2000, mlp_m=200, mlp_hidden=16,
@@ -59,9 +61,9 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     },
     "08_ogm_imbalance": {
         "quick": dict(n_train=400, n_test=3000, seeds=[0, 1, 2], epochs=60, lr=0.01, batch_size=64, alpha=0.8,
-                      modulation_end=30, hidden=64, features=32, seed=0),
+                      modulation_end=30, hidden=64, features=32, seed=0, seed_step=2, seed_cap=10),
         "full": dict(n_train=400, n_test=20000, seeds=list(range(10)), epochs=100, lr=0.01, batch_size=64, alpha=0.8,
-                     modulation_end=50, hidden=64, features=32, seed=0),
+                     modulation_end=50, hidden=64, features=32, seed=0, seed_step=5, seed_cap=30),
     },
     "09_ogm_cremad": {
         "quick": dict(epochs=2, width=8, batch_size=8, alpha=0.8, modulation_end=1, lr=1e-3, standin_seeds=[0],
@@ -71,9 +73,9 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     },
     "10_two_lenses": {
         "quick": dict(fusions=["concat", "sum", "film", "gated"], seeds=[0, 1, 2], n_train=400, n_test=3000, epochs=60,
-                      lr=0.01, alpha=0.8, modulation_end=30, seed=0),
+                      lr=0.01, alpha=0.8, modulation_end=30, seed=0, seed_step=2, seed_cap=10),
         "full": dict(fusions=["concat", "sum", "film", "gated"], seeds=list(range(10)), n_train=400, n_test=20000,
-                     epochs=100, lr=0.01, alpha=0.8, modulation_end=50, seed=0),
+                     epochs=100, lr=0.01, alpha=0.8, modulation_end=50, seed=0, seed_step=5, seed_cap=30),
     },
 }
 

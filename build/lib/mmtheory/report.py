@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import random
 
@@ -115,3 +116,235 @@ def set_style() -> None:
     sns.set_theme(context="notebook", style="whitegrid", palette=PALETTE)
     mpl.rcParams.update({"figure.figsize": (7.0, 4.0), "figure.dpi": 100, "savefig.bbox": "tight",
                          "axes.titleweight": "bold"})
+
+
+# --- verdicts in words and the claims panel ----------------------------------------------------------------
+
+#: One line per status: the key every claims panel and the scorecard show.
+STATUS_KEY = {
+    "holds": "the evidence supports the claim beyond its interval",
+    "differs": "the evidence contradicts the claim beyond its interval",
+    "inconclusive": "the deciding difference's interval contains the threshold (the noise could flip it)",
+    "vacuous": "the check also says 'holds' on a broken world, so it could not fail (or true by construction)",
+    "not yet run": "no record (the chapter was not run on this data)",
+}
+
+
+def _finite(x) -> bool:
+    try:
+        return x is not None and math.isfinite(float(x))
+    except (TypeError, ValueError):
+        return False
+
+
+def decimals_for(lo: float | None, hi: float | None, default: int = 3) -> int:
+    """Decimals that an interval ``[lo, hi]`` supports: two significant digits of its width (at most 6).
+
+    ``default`` when there is no finite interval of positive width.
+    """
+    if not (_finite(lo) and _finite(hi)):
+        return default
+    width = float(hi) - float(lo)
+    if width <= 1e-9 * max(1.0, abs(float(lo)), abs(float(hi))):  # a point: three significant digits
+        scale = max(abs(float(lo)), abs(float(hi)))
+        return default if scale == 0 else int(min(6, max(0, 2 - math.floor(math.log10(scale)))))
+    return int(min(6, max(0, 1 - math.floor(math.log10(float(hi) - float(lo))))))
+
+
+def fmt_interval(estimate: float | None, lo: float | None, hi: float | None, units: str = "") -> str:
+    """``"3.1 [-4.0, 10.1] points"``: an estimate and its interval, rounded to what the interval supports.
+
+    Without an estimate only the interval is shown; without a finite interval only the estimate (3
+    significant digits); with neither an em dash.
+    """
+    units = f" {units}" if units else ""
+    have_iv = _finite(lo) and _finite(hi)
+    if have_iv:
+        d = decimals_for(lo, hi)
+        iv = f"[{float(lo):.{d}f}, {float(hi):.{d}f}]"
+        if _finite(estimate):
+            return f"{float(estimate):.{d}f} {iv}{units}"
+        return f"interval {iv}{units}"
+    if _finite(estimate):
+        return f"{float(estimate):.3g}{units}"
+    return "\u2014"
+
+
+def deciding_difference(rec: dict) -> dict:
+    """The difference that decided a claim, from its record (or a :class:`~mmtheory.checks.Verdict`).
+
+    Returns ``{"estimate", "lo", "hi", "threshold", "units", "n", "what"}``; fields the record does not
+    carry are None. The estimate is the mean of the paired differences (``details['mean']``), the share of
+    events for a frequency check (``events / trials``, threshold ``allowed``), or, for a claim made of
+    parts, the part whose interval is the record's.
+    """
+    if hasattr(rec, "to_dict"):
+        rec = rec.to_dict()
+    details = rec.get("details") or {}
+    iv = rec.get("interval")
+    lo, hi = (iv[0], iv[1]) if iv else (None, None)
+    out = dict(estimate=None, lo=lo, hi=hi, threshold=None, units=rec.get("units", ""), n=None,
+               what=rec.get("interval_method", ""))
+    if "mean" in details:
+        out["estimate"] = details["mean"]
+        out["threshold"] = details["mean"] - details.get("mean_minus_threshold", details["mean"])
+        out["n"] = details.get("n")
+    elif "events" in details and details.get("trials"):
+        out["estimate"] = details["events"] / details["trials"]
+        out["threshold"] = details.get("allowed")
+        out["n"] = details["trials"]
+    elif isinstance(details.get("parts"), dict) and iv:
+        for part in details["parts"].values():
+            piv = part.get("interval")
+            if piv and all(abs(float(a) - float(b)) < 1e-12 for a, b in zip(piv, iv)):
+                sub = deciding_difference(part)
+                if sub["estimate"] is not None:
+                    out.update(estimate=sub["estimate"], threshold=sub["threshold"], n=sub["n"])
+                break
+        if out["threshold"] is None:
+            out["threshold"] = 0.0
+    return out
+
+
+def verdict_sentence(v) -> str:
+    """One markdown sentence for a verdict (or a claim record): status, deciding difference, broken world, reason.
+
+    ``**inconclusive**: difference 3.1 [-4.0, 10.1] points (95% paired t over 3); on the broken world
+    (*labels shuffled*): differs. <the check's reason>.``
+    """
+    rec = v.to_dict() if hasattr(v, "to_dict") else dict(v)
+    status = rec.get("status", "not yet run")
+    if status == "not yet run":
+        return "**not yet run**: no record for this data."
+    d = deciding_difference(rec)
+    parts = [f"**{status}**"]
+    diff = fmt_interval(d["estimate"], d["lo"], d["hi"], d["units"])
+    if diff != "\u2014":
+        how = f" ({rec['interval_method']})" if rec.get("interval_method") else ""
+        parts.append(f": difference {diff}{how}")
+    if rec.get("variant"):
+        parts.append(f"; on the broken world (*{rec['variant']}*): {rec.get('variant_status') or 'not tried'}")
+    reason = str(rec.get("reason", "")).rstrip(".")
+    return "".join(parts) + (f". {reason}." if reason else ".")
+
+
+def sentence(v):
+    """:func:`verdict_sentence` as an IPython ``Markdown`` object, for ``glue`` (the chapters' one ``sentence``)."""
+    from IPython.display import Markdown
+
+    return Markdown(verdict_sentence(v))
+
+
+def status_key_html(scorecard_href: str = "99_scorecard.html") -> str:
+    """The one-line key to the statuses, each coloured as on the scorecard, linking to the scorecard."""
+    import html
+
+    from mmtheory.book import STATUS_COLOURS
+
+    items = "; ".join(f'<span style="background:{STATUS_COLOURS[s]};padding:0 3px"><b>{s}</b></span>: '
+                      f"{html.escape(text)}" for s, text in STATUS_KEY.items())
+    return f'Key: {items}. <a href="{html.escape(scorecard_href)}">All claims: the scorecard</a>.'
+
+
+class ClaimsPanel:
+    """A chapter's claims panel: HTML for the book and JupyterLab, plain text elsewhere (see :func:`claims_panel`)."""
+
+    def __init__(self, html: str, text: str, records: list[dict]):
+        self.html, self.text, self.records = html, text, records
+
+    def _repr_html_(self) -> str:
+        return self.html
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+def claims_panel(chapter: str, params: dict | None = None, *, profile: str | None = None,
+                 results_dir=None, scorecard_href: str = "99_scorecard.html") -> ClaimsPanel:
+    """The panel that opens a chapter: each claim's statement, status, deciding difference, broken world and data.
+
+    Read from the claim records of this run (:func:`mmtheory.claims.chapter_records`), so the chapter
+    calls it after its claims cell and ``glue``s it into the panel cell under its title.
+
+    Parameters
+    ----------
+    chapter : str
+        ``"08"`` or ``"08_ogm_imbalance"``.
+    params : dict, optional
+        The chapter's resolved settings (``cfg``): they choose the profile's records or a custom run's.
+    profile : {"quick", "full"}, optional
+        Defaults to ``params["profile"]``, else "quick".
+    results_dir : path-like, optional
+        As for :func:`mmtheory.claims.record`.
+    scorecard_href : str
+        The link of the key (the scorecard page beside the chapters in the built book).
+    """
+    import html
+
+    from mmtheory import claims
+    from mmtheory.book import STATUS_COLOURS
+
+    profile = profile or (params or {}).get("profile") or "quick"
+    recs = claims.chapter_records(chapter, profile, params, results_dir)
+    esc = html.escape
+    datas = sorted({r["data"] for r in recs if r["status"] != "not yet run" and r["data"]})
+    data_txt = ", ".join(datas) if datas else "no claim recorded yet"
+    standin = any("stand-in" in d for d in datas)
+    head = (f'<p style="margin:0 0 4px 0"><b>Claims checked in this chapter</b> &middot; data: '
+            f'<b>{esc(data_txt.upper() if standin else data_txt)}</b>'
+            + (" (synthetic, built to the real data's shapes: not the paper's data)" if standin else "")
+            + f" &middot; profile: {esc(profile)}</p>")
+    rows, text = [], [f"Claims of {claims.chapter_of(chapter)} (data: {data_txt}; profile {profile})"]
+    for r in recs:
+        st = r["status"]
+        d = deciding_difference(r) if st != "not yet run" else {}
+        diff = fmt_interval(d.get("estimate"), d.get("lo"), d.get("hi"), d.get("units", "")) if d else "\u2014"
+        if d and d.get("threshold") is not None and diff != "\u2014":
+            diff += f" vs {float(d['threshold']):g}"
+        if diff == "\u2014" and r.get("ours"):  # no interval to show: our value as the chapter states it
+            diff = str(r["ours"])
+        behind = "; ".join(x for x in (r.get("interval_method", ""), r.get("detail", "")) if x)
+        broken = (f"{esc(r['variant'])} \u2192 <b>{esc(r['variant_status'])}</b>" if r.get("variant")
+                  else ("none tried" if st != "not yet run" else ""))
+        reason = esc(str(r.get("reason", "")))
+        rows.append(
+            f'<tr><td><b>{esc(r["id"])}</b></td>'
+            f'<td style="background:{STATUS_COLOURS.get(st, "")};font-weight:bold;overflow-wrap:normal">{esc(st)}</td>'
+            f'<td>{esc(r["statement"])}'
+            + (f'<br><span style="color:#555;font-size:90%">{reason}</span>' if reason else "")
+            + f"</td><td>{esc(diff)}" + (f'<br><span style="color:#555;font-size:90%">{esc(behind)}</span>' if behind else "")
+            + f"</td><td>{broken}</td></tr>")
+        text.append(f"  [{r['id']}] {st}: {diff}; broken world: {r.get('variant') or '-'} "
+                    f"({r.get('variant_status') or '-'})")
+    cell = "padding:2px 4px;vertical-align:top;overflow-wrap:anywhere;white-space:normal;text-align:left"
+    table = (f'<table style="table-layout:fixed;width:100%;border-collapse:collapse;font-size:85%;margin:0">'
+             f'<colgroup><col style="width:15%"><col style="width:12%"><col style="width:37%">'
+             f'<col style="width:20%"><col style="width:16%"></colgroup>'
+             f"<thead><tr><th>claim</th><th>status</th><th>statement (and why this status)</th>"
+             f"<th>deciding difference [95% interval] vs threshold</th><th>broken world \u2192 status there</th></tr></thead>"
+             f"<tbody>{''.join(rows)}</tbody></table>").replace("<td", f'<td style="{cell}"').replace(
+                 '<td style="' + cell + '" style="', '<td style="' + cell + ";").replace("<th>", f'<th style="{cell}">')
+    key = f'<p style="margin:0 0 4px 0;font-size:78%;line-height:1.3">{status_key_html(scorecard_href)}</p>'
+    body = (f'<div class="mmtheory-claims-panel" style="border:1px solid #bbb;border-radius:4px;padding:6px 8px;'
+            f'margin:4px 0 8px 0;max-width:100%;box-sizing:border-box;overflow-wrap:anywhere">{head}{key}{table}</div>')
+    return ClaimsPanel(body, "\n".join(text), recs)
+
+
+def parts_table(verdict, name: str = "part") -> pd.DataFrame:
+    """A verdict made of parts (``details['parts']``) as a table rounded to what each interval supports.
+
+    One row per part: its status and its deciding difference with the interval (:func:`fmt_interval`),
+    instead of unrounded margins and bare interval lists.
+    """
+    rec = verdict.to_dict() if hasattr(verdict, "to_dict") else dict(verdict)
+    parts = (rec.get("details") or {}).get("parts")
+    if not isinstance(parts, dict) or not parts:
+        raise ValueError("parts_table needs a verdict whose details hold 'parts' (a check made of several parts).")
+    rows = []
+    for key, part in parts.items():
+        d = deciding_difference(part)
+        thr = "" if d["threshold"] is None else f" vs {float(d['threshold']):g}"
+        rows.append({name: key, "status": part.get("status", ""),
+                     f"difference [95% interval] ({d['units'] or rec.get('units', '')})":
+                         fmt_interval(d["estimate"], d["lo"], d["hi"]) + thr})
+    return pd.DataFrame(rows).set_index(name)

@@ -585,7 +585,7 @@ def _torch_threads(n: int | None) -> Iterator[None]:
 
 
 def _progress(total: int, desc: str, progress: bool | None):
-    from tqdm import tqdm
+    from mmtheory._progress import tqdm
 
     from mmtheory.train.batched import progress_disabled
 

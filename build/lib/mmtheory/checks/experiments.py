@@ -8,7 +8,9 @@ Table 3) with the sets named by letters (``T``, ``TV``, ``TA``, ``TVA``) and ret
 Uncertainty: runs of one seed share the training subsample (and, at the whole training set, differ
 only by initialisation), so differences between two sets are **paired by seed** and decided by a 95 %
 paired Student-t interval (:func:`mmtheory.checks.decide_positive`): a difference whose interval holds 0
-is inconclusive.
+is inconclusive. A run with a NaN/inf value or a seed missing for one set is a failed run: counted in
+``details['failed_runs']``, never dropped in silence, and the claim then cannot "hold". Claims over
+several pairs or sets combine their parts with Holm's rule (:data:`mmtheory.checks.MULTIPLE_RULE`).
 
 Broken worlds (run by the chapter on the same sweep): :func:`noise_views` replaces the modalities that
 are added (V, A) by Gaussian noise, so adding them cannot help (Tables 1 and 2 must not hold);
@@ -23,44 +25,12 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from mmtheory.checks import Verdict, decide_positive
-from mmtheory.checks.ogm import all_of
+from mmtheory.checks import Verdict, all_of, any_of, decide_positive
+from mmtheory.seeding import numpy_rng
 
 __all__ = ["any_of", "check_table1", "check_table2", "check_table3", "noise_views", "shuffled_labels"]
 
 PAIRS = (("TV", "T"), ("TA", "T"), ("TVA", "TA"), ("TVA", "TV"))
-
-
-def any_of(parts: Mapping[str, Verdict], *, ours: str, units: str = "points") -> Verdict:
-    """A claim that needs one part: holds if some part holds, differs if every part differs, else inconclusive.
-
-    The margin of "holds" is the largest margin among the holding parts; of "differs" the smallest
-    part margin.
-
-    Parameters
-    ----------
-    parts : mapping of str to Verdict
-    ours, units : str
-    """
-    if not parts:
-        raise ValueError("any_of needs at least one part.")
-    details = {"parts": {k: v.to_dict() for k, v in parts.items()}}
-    method = next(iter(parts.values())).interval_method
-    holding = {k: v for k, v in parts.items() if v.status == "holds"}
-    if holding:
-        key = max(holding, key=lambda k: holding[k].margin)
-        v = holding[key]
-        return Verdict("holds", ours=ours, margin=v.margin, units=units, interval=v.interval, interval_method=method,
-                       reason=f"{len(holding)} of {len(parts)} hold; {key}: {v.reason}", details=details)
-    if all(v.status == "differs" for v in parts.values()):
-        key = min(parts, key=lambda k: parts[k].margin)
-        v = parts[key]
-        return Verdict("differs", ours=ours, margin=v.margin, units=units, interval=v.interval, interval_method=method,
-                       reason=f"none of {len(parts)} holds, all contradict it; closest {key}: {v.reason}", details=details)
-    key = next(k for k, v in parts.items() if v.status != "differs")
-    v = parts[key]
-    return Verdict("inconclusive", ours=ours, margin=0.0, units=units, interval=v.interval, interval_method=method,
-                   reason=f"none of {len(parts)} holds; {key} undecided: {v.reason}", details=details)
 
 
 def _wide(results: pd.DataFrame, ratio: float, value: str, sets: Sequence[str]) -> pd.DataFrame:
@@ -83,9 +53,10 @@ def _wide(results: pd.DataFrame, ratio: float, value: str, sets: Sequence[str]) 
     at = at[at["set"].isin(sets)]
     if at.duplicated(["set", "seed"]).any():
         raise ValueError(f"results have more than one run per (set, seed) at ratio {ratio:g}.")
-    wide = at.pivot(index="seed", columns="set", values=value)[list(sets)].astype(float).dropna()
-    if wide.empty:
-        raise ValueError(f"no seed has {value!r} for every set of {list(sets)} at ratio {ratio:g}.")
+    wide = at.pivot(index="seed", columns="set", values=value)[list(sets)].astype(float)
+    wide = wide.where(np.isfinite(wide))  # NaN, inf and missing runs stay as NaN: decide_positive counts them
+    if wide.isna().all(axis=None):
+        raise ValueError(f"no finite {value!r} for any set of {list(sets)} at ratio {ratio:g} (every run failed).")
     return wide
 
 
@@ -113,7 +84,7 @@ def check_table1(results: pd.DataFrame, pairs: Sequence[tuple[str, str]] = PAIRS
     parts = {f"{m}>{n}": decide_positive(wide[m] - wide[n], ours="", units="points", what=f"acc {m} - {n}", level=level)
              for m, n in pairs}
     ours = ", ".join(f"{m}>{n}: {(wide[m] - wide[n]).mean():+.2f}" for m, n in pairs) + f" points ({len(wide)} seeds)"
-    return all_of(parts, ours=ours)
+    return all_of(parts, ours=ours, level=level)
 
 
 def check_table2(results: pd.DataFrame, *, full_set: str = "TVA", others: Sequence[str] = ("T", "TV", "TA"),
@@ -152,8 +123,9 @@ def check_table2(results: pd.DataFrame, *, full_set: str = "TVA", others: Sequen
     sd = float(small[full_set].std(ddof=1)) if len(small) > 1 else float("nan")
     ours = (f"ratio {large_ratio:g}: best {ranked.index[0]} ({ranked.iloc[0]:.2f}); ratio {small_ratio:g}: {full_set} "
             f"{small[full_set].mean():.2f}, best other {o_max} {d_small[o_max]:+.2f} points (seed std of {full_set} {sd:.2f})")
-    return all_of({f"{full_set} best at {large_ratio:g}": all_of(best, ours=""),
-                   f"a smaller set beats {full_set} at {small_ratio:g}": any_of(beat, ours="")}, ours=ours)
+    return all_of({f"{full_set} best at {large_ratio:g}": all_of(best, ours="", level=level),
+                   f"a smaller set beats {full_set} at {small_ratio:g}": any_of(beat, ours="", level=level)},
+                  ours=ours, level=level)
 
 
 def check_table3(results: pd.DataFrame, pairs: Sequence[tuple[str, str]] = PAIRS, *, ratio: float = 1.0,
@@ -163,8 +135,9 @@ def check_table3(results: pd.DataFrame, pairs: Sequence[tuple[str, str]] = PAIRS
     Per pair (M, N) and seed: ``acc(M) - acc(N)`` and the quality gap :math:`\hat\eta(N) - \hat\eta(M)`
     (positive: M's latent is better). A pair *agrees* when both intervals exclude 0 on the same side,
     *disagrees* when they exclude it on opposite sides, and is undecided otherwise; the claim needs
-    every pair to agree (:func:`~mmtheory.checks.ogm.all_of`). A pair's margin is the smaller of its two
-    margins.
+    every pair to agree (:func:`~mmtheory.checks.all_of`). A pair's margin is the smaller of its two
+    margins. A pair's p-value of "agree" is the larger of its two one-sided p-values in the better of the
+    two directions, doubled (Bonferroni over the two directions); of "disagree" likewise.
 
     Parameters
     ----------
@@ -185,21 +158,30 @@ def check_table3(results: pd.DataFrame, pairs: Sequence[tuple[str, str]] = PAIRS
         q = decide_positive(eta[n] - eta[m], ours="", units="points", what=f"eta gap {n} - {m}", level=level)
         margin = min(a.margin, q.margin)
         key = f"{m}/{n}"
+        pa, pq = (a.details.get("p_holds", 1.0), a.details.get("p_differs", 1.0)), \
+            (q.details.get("p_holds", 1.0), q.details.get("p_differs", 1.0))
+        p_agree = min(1.0, 2 * min(max(pa[0], pq[0]), max(pa[1], pq[1])))
+        p_disagree = min(1.0, 2 * min(max(pa[0], pq[1]), max(pa[1], pq[0])))
+        fails = max(a.details.get("failed_runs", 0), q.details.get("failed_runs", 0))
+        ps = dict(p_holds=p_agree, p_differs=p_disagree, failed_runs=fails)
         decided = {a.status, q.status} <= {"holds", "differs"}
         if decided and a.status == q.status:
             parts[key] = Verdict("holds", ours="", margin=margin, units="points", interval=a.interval,
-                                 interval_method=a.interval_method,
+                                 interval_method=a.interval_method, details=ps,
                                  reason=f"{key}: same sign ({a.reason}; {q.reason})")
         elif decided:
             parts[key] = Verdict("differs", ours="", margin=margin, units="points", interval=a.interval,
-                                 interval_method=a.interval_method,
+                                 interval_method=a.interval_method, details=ps,
                                  reason=f"{key}: opposite signs ({a.reason}; {q.reason})")
         else:
+            # the undecided sign's effect and spread, so seed rounds can say how many seeds it would need
+            u = a if a.status == "inconclusive" else q
+            ps.update(mean=u.details.get("mean"), sd=u.details.get("sd"), threshold=0.0)
             parts[key] = Verdict("inconclusive", ours="", margin=0.0, units="points", interval=a.interval,
-                                 interval_method=a.interval_method,
+                                 interval_method=a.interval_method, details=ps,
                                  reason=f"{key}: a sign is undecided ({a.reason}; {q.reason})")
         shown.append(f"{key} {(acc[m] - acc[n]).mean():+.2f}, {(eta[n] - eta[m]).mean():+.2f}")
-    return all_of(parts, ours="; ".join(shown) + f" (accuracy difference, quality gap; {len(seeds)} seeds)")
+    return all_of(parts, ours="; ".join(shown) + f" (accuracy difference, quality gap; {len(seeds)} seeds)", level=level)
 
 
 def noise_views(views: Mapping[str, np.ndarray], replace: Sequence[str], seed: int = 0) -> dict[str, np.ndarray]:
@@ -219,7 +201,7 @@ def noise_views(views: Mapping[str, np.ndarray], replace: Sequence[str], seed: i
     unknown = [k for k in replace if k not in views]
     if unknown:
         raise ValueError(f"cannot replace {unknown} by noise: modalities present are {sorted(views)}.")
-    rng = np.random.default_rng([int(seed), 4242])
+    rng = numpy_rng(int(seed), "broken-world", "noise-views")
     return {k: (rng.standard_normal(np.shape(v)).astype(np.float32) if k in replace else v) for k, v in views.items()}
 
 
@@ -234,4 +216,4 @@ def shuffled_labels(labels: np.ndarray, seed: int = 0) -> np.ndarray:
     y = np.asarray(labels)
     if y.ndim != 1 or y.size == 0:
         raise ValueError(f"labels must be a non-empty 1-d array; got shape {y.shape}.")
-    return np.random.default_rng([int(seed), 4243]).permutation(y)
+    return numpy_rng(int(seed), "broken-world", "shuffled-labels").permutation(y)

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from mmtheory.checks import Verdict, decide_positive
+from mmtheory.checks import Verdict, all_of, decide_positive, with_failures
 
 __all__ = [
     "binomial_interval", "by_construction", "check_nested", "check_zero_eta", "check_eta_falls_with_modalities",
@@ -161,7 +161,13 @@ def check_zero_eta(table: pd.DataFrame, column: str, *, where: str, tol: float) 
         raise ValueError(f"where must be 'w1' or 'all'; got {where!r}.")
     if cells.empty:
         raise ValueError(f"check_zero_eta({where!r}) found no cell to judge; include w = 1 and the full set.")
-    worst = float(cells[column].abs().max())
+    vals = cells[column].astype(float).to_numpy()
+    n_bad = int(np.sum(~np.isfinite(vals)))
+    if n_bad:
+        return with_failures(Verdict("inconclusive", ours=f"{n_bad} of {len(cells)} runs have NaN/inf eta",
+                                     margin=0.0, units="eta", reason=f"{what}: a NaN/inf eta is no evidence of zero"),
+                             n_bad, len(cells))
+    worst = float(np.max(np.abs(vals)))
     ours = f"{what} = {worst:.3g} over {len(cells)} runs (zero tolerance {tol:.0e})"
     if worst <= tol:
         return Verdict("holds", ours=ours, margin=tol - worst, units="eta",
@@ -188,11 +194,23 @@ def _per_seed_min_step(table: pd.DataFrame, column: str, along: str) -> pd.Serie
     return pd.Series(steps)
 
 
-def check_eta_falls_with_modalities(table: pd.DataFrame, column: str = "eta_trained") -> Verdict:
+def _closed_form_is_vacuous(v: Verdict) -> Verdict:
+    """A shape "holding" with no seed variance at all is the closed form, not something learned: vacuous."""
+    if v.status == "holds" and v.details.get("exact"):
+        return by_construction(v, "identical in every seed: the value is the generator's closed form "
+                                  "(1-w)^2 d_p (K-|M|), which no training changes, so there is no learned quantity to test")
+    return v
+
+
+def check_eta_falls_with_modalities(table: pd.DataFrame, column: str = "eta_trained",
+                                    tie_tol: float | None = None) -> Verdict:
     """H21-syn-more: for every w < 1, eta falls strictly as modalities are added.
 
     Per seed, the smallest drop eta(|M|) - eta(|M|+1) over every w < 1 and every step is one paired
-    value; the claim holds when the t interval of these over seeds lies above 0.
+    value; the claim holds when the t interval of these over seeds lies above 0. Values identical in
+    every seed (within ``tie_tol``, e.g. untrained encoders giving the closed form) are decided exactly
+    and an exact zero drop is a tie, which a strict claim does not survive
+    (:func:`~mmtheory.checks.decide_positive`). A NaN eta makes its seed a failed run.
 
     Parameters
     ----------
@@ -202,11 +220,12 @@ def check_eta_falls_with_modalities(table: pd.DataFrame, column: str = "eta_trai
     _need(table, ["seed", "set", "n_observed", "w", column], "check_eta_falls_with_modalities")
     steps = _per_seed_min_step(table, column, "modalities")
     v = decide_positive(steps.to_numpy(), ours=f"smallest drop of eta per added modality {steps.mean():.3g}",
-                        units="eta", what="smallest drop of eta when a modality is added (w < 1)")
-    return replace(v, details=dict(v.details, per_seed=steps.tolist()))
+                        units="eta", what="smallest drop of eta when a modality is added (w < 1)", tie_tol=tie_tol)
+    return _closed_form_is_vacuous(replace(v, details=dict(v.details, per_seed=steps.tolist())))
 
 
-def check_eta_rises_with_overlap(table: pd.DataFrame, column: str = "eta_trained") -> Verdict:
+def check_eta_rises_with_overlap(table: pd.DataFrame, column: str = "eta_trained",
+                                 tie_tol: float | None = None) -> Verdict:
     """H21-syn-overlap: for every set short of all, eta rises strictly as w falls (paired over seeds).
 
     Parameters
@@ -217,8 +236,8 @@ def check_eta_rises_with_overlap(table: pd.DataFrame, column: str = "eta_trained
     _need(table, ["seed", "set", "n_observed", "w", column], "check_eta_rises_with_overlap")
     steps = _per_seed_min_step(table, column, "overlap")
     v = decide_positive(steps.to_numpy(), ours=f"smallest rise of eta per step down in w {steps.mean():.3g}",
-                        units="eta", what="smallest rise of eta as w falls (sets short of all)")
-    return replace(v, details=dict(v.details, per_seed=steps.tolist()))
+                        units="eta", what="smallest rise of eta as w falls (sets short of all)", tie_tol=tie_tol)
+    return _closed_form_is_vacuous(replace(v, details=dict(v.details, per_seed=steps.tolist())))
 
 
 def check_paper_values(table: pd.DataFrame, tolerance: float, column: str = "eta_closed_form") -> Verdict:
@@ -278,7 +297,12 @@ def check_prop1(results: pd.DataFrame) -> Verdict:
     exact = _prop1_exact(results)
     if exact.empty:
         raise ValueError("check_prop1 found no exact case (no bottleneck; population, or noise-free with m >= d).")
-    slack = (exact["tol"] - exact["gamma"]).to_numpy()
+    slack = (exact["tol"] - exact["gamma"]).to_numpy(dtype=float)
+    n_bad = int(np.sum(~np.isfinite(slack)))
+    if n_bad:
+        return with_failures(Verdict("inconclusive", ours=f"{n_bad} of {len(exact)} exact cases have NaN/inf gamma_S",
+                                     margin=0.0, units="eta", reason="a NaN/inf gamma_S is no evidence"),
+                             n_bad, len(exact), "case")
     bad = int(np.sum(slack < 0))
     largest = float(exact["gamma"].max())
     ours = f"{len(exact)} exact cases (no bottleneck): {bad} with gamma_S > 0; largest gamma_S {largest:.3g}"
@@ -291,11 +315,20 @@ def check_prop1(results: pd.DataFrame) -> Verdict:
 
 
 def _violations(cases: pd.DataFrame, what: str, allowed: float) -> Verdict:
-    k, n = int((cases["gamma"] > cases["tol"]).sum()), len(cases)
-    largest = float(cases["gamma"].max())
+    """Rate of gamma_S > tol; a NaN/inf gamma is a failed case (counted; never evidence for "holds")."""
+    bad = ~np.isfinite(cases["gamma"].astype(float))
+    n_bad = int(bad.sum())
+    ok = cases[~bad]
+    if ok.empty:
+        return with_failures(Verdict("inconclusive", ours=f"every gamma_S of {what} is NaN/inf", margin=0.0,
+                                     units="frequency", reason=f"no finite gamma_S among {n_bad} {what}"),
+                             n_bad, n_bad, "case")
+    k, n = int((ok["gamma"] > ok["tol"]).sum()), len(ok)
+    largest = float(ok["gamma"].max())
     ours = f"gamma_S > 0 in {k}/{n} = {k / n:.1%} of {what} (largest {largest:.3g})"
-    return _rate_verdict(k, n, allowed=allowed, what=f"share of {what} with gamma_S > 0", ours=ours,
-                         details=dict(largest_gamma=largest))
+    v = _rate_verdict(k, n, allowed=allowed, what=f"share of {what} with gamma_S > 0", ours=ours,
+                      details=dict(largest_gamma=largest))
+    return with_failures(v, n_bad, n_bad + n, "case")
 
 
 def check_prop1_finite(results: pd.DataFrame) -> Verdict:
@@ -342,6 +375,13 @@ def check_complexity_grows(table: pd.DataFrame, slopes: pd.Series | None = None,
     The margin is the smallest lower end of a step's interval (complexity units).
     """
     _need(table, ["m", "n_modalities", "estimate", "stderr"], "check_complexity_grows")
+    vals = table[["estimate", "stderr"]].astype(float).to_numpy()
+    n_bad = int(np.sum(~np.isfinite(vals).all(axis=1)))
+    if n_bad:
+        return with_failures(Verdict("inconclusive", ours=f"{n_bad} of {len(table)} estimates are NaN/inf",
+                                     margin=0.0, units="complexity",
+                                     reason="a NaN/inf estimate or standard error is no evidence of growth"),
+                             n_bad, len(table), "estimate")
     los, his, means = [], [], []
     for _, g in table.groupby("m"):
         g = g.sort_values("n_modalities")
@@ -390,7 +430,9 @@ def check_bound(bounded: pd.DataFrame, theorem: int, delta: float, level: float 
     delta : float
         Theorem 1 allows a failure probability delta / 2 at each m, Theorem 2 delta.
 
-    All training sets are pooled (if the rate is <= the allowed one at every m, so is the pooled rate);
+    A training set whose left or right side is NaN/inf is a failed run: counted, never a success, and
+    the verdict is then never "holds". All training sets are pooled (if the rate is <= the allowed one
+    at every m, so is the pooled rate);
     holds when the Clopper-Pearson interval of the pooled rate is within the allowance, differs when the
     rate at some m is wholly above it. ``details['tightness']`` is the smallest ratio of mean right side
     to mean |left side| over m (how far the bound is from being tight).
@@ -400,6 +442,11 @@ def check_bound(bounded: pd.DataFrame, theorem: int, delta: float, level: float 
     lhs, rhs = f"thm{theorem}_lhs", f"thm{theorem}_rhs"
     _need(bounded, ["m", lhs, rhs], "check_bound")
     allowed = delta / 2 if theorem == 1 else delta
+    bad = ~(np.isfinite(bounded[lhs].astype(float)) & np.isfinite(bounded[rhs].astype(float)))
+    n_bad = int(bad.sum())
+    if n_bad == len(bounded):
+        raise ValueError(f"check_bound: every left or right side is NaN/inf ({n_bad} rows); nothing to judge.")
+    bounded = bounded[~bad]
     fail = bounded[lhs] > bounded[rhs]
     by_m = bounded.assign(fail=fail).groupby("m").agg(k=("fail", "sum"), n=("fail", "size"),
                                                        lhs=(lhs, lambda v: float(np.abs(v.mean()))),
@@ -414,9 +461,10 @@ def check_bound(bounded: pd.DataFrame, theorem: int, delta: float, level: float 
         if lo_m > allowed:
             v = _rate_verdict(int(row["k"]), int(row["n"]), allowed=allowed, what=f"failures at m = {m}",
                               ours=ours, level=level, details=details)
-            return v
-    return _rate_verdict(int(fail.sum()), len(fail), allowed=allowed, what="failures over all m", ours=ours,
-                         level=level, details=details)
+            return with_failures(v, n_bad, n_bad + len(fail), "training set")
+    v = _rate_verdict(int(fail.sum()), len(fail), allowed=allowed, what="failures over all m", ours=ours,
+                      level=level, details=details)
+    return with_failures(v, n_bad, n_bad + len(fail), "training set")
 
 
 def check_principle(trials: pd.DataFrame, level: float = 0.95) -> Verdict:
@@ -467,33 +515,59 @@ def crossover_m(trials: pd.DataFrame, level: float = 0.95) -> int | None:
 
 
 # --------------------------------------------------------------------------- 07 selection
-def check_selection(per_trial: pd.DataFrame, rule: str, alternatives: Sequence[str], level: float = 0.95) -> Verdict:
-    """H21-selection: the principle's choices against the best simple alternative, by population regret.
+def check_selection(per_trial: pd.DataFrame, rule: str, alternatives: Sequence[str], level: float = 0.95,
+                    by: Sequence[str] = ("w", "m")) -> Verdict:
+    """H21-selection: the principle's choices at least as good as each simple alternative, in every regime.
 
     Parameters
     ----------
     per_trial : DataFrame
         One row per (world, m, trial) with ``regret_<name>`` for ``rule`` and every alternative
-        (population risk of the chosen set's ERM minus the better one's, >= 0), all on the same samples.
+        (population risk of the chosen set's ERM minus the better one's, >= 0), all on the same samples,
+        and the regime columns ``by``.
     rule : str
         The rule judged (e.g. ``"theorem"``: the principle with Theorem 2's constants).
     alternatives : sequence of str
-        E.g. ``["larger", "smaller", "validation"]``.
+        E.g. ``["larger", "smaller", "validation"]``: each is a comparator fixed in advance.
+    by : sequence of str
+        Columns naming a regime (cell); trials of one cell are independent, cells are not pooled.
 
-    The best alternative is the one with the lowest mean regret; paired t over trials of
-    ``regret(best alternative) - regret(rule)``: holds when the rule is better beyond the interval,
-    differs when worse, inconclusive when indistinguishable. Margin in risk units.
+    One decision per (cell, alternative): paired t over the cell's trials of
+    ``regret(alternative) - regret(rule)``, claim ">= 0" (an exact tie, e.g. the rule choosing exactly
+    what always-smaller chooses in every trial, is "at least as good"; see
+    :func:`~mmtheory.checks.decide_positive`). The claim needs every (cell, alternative) part
+    (:func:`~mmtheory.checks.all_of`, Holm's rule over all of them for "differs"). Pooling the cells into
+    one interval is what this replaces: rows of different cells are not exchangeable, and copied rows
+    would narrow a pooled interval. ``details['cells']`` has every part's status and interval;
+    ``details['best_alternative']`` (lowest mean regret overall) is for display only.
     """
     cols = [f"regret_{rule}"] + [f"regret_{a}" for a in alternatives]
-    _need(per_trial, cols, "check_selection")
+    _need(per_trial, cols + list(by), "check_selection")
+    if "trial" in per_trial.columns and per_trial.duplicated([*by, "trial"]).any():
+        raise ValueError("check_selection got the same (cell, trial) more than once: duplicated rows would narrow the "
+                         "interval without adding evidence; give one row per training set.")
     if not alternatives:
         raise ValueError("check_selection needs at least one alternative to compare with.")
+    parts, cells = {}, []
+    for key, g in per_trial.groupby(list(by), sort=True):
+        key = key if isinstance(key, tuple) else (key,)
+        label = ", ".join(f"{b} = {k:g}" if isinstance(k, (int, float, np.number)) else f"{b} = {k}"
+                          for b, k in zip(by, key))
+        for alt in alternatives:
+            d = (g[f"regret_{alt}"] - g[f"regret_{rule}"]).to_numpy(dtype=float)
+            v = decide_positive(d, ours="", units="risk", level=level, strict=False,
+                                what=f"{label}: regret({alt}) - regret({rule})")
+            parts[f"{label} vs {alt}"] = v
+            cells.append(dict(zip(by, [float(k) if isinstance(k, (int, float, np.number)) else k for k in key]),
+                              alternative=alt, status=v.status, mean=v.details.get("mean"),
+                              interval=None if v.interval is None else list(v.interval), n=v.details.get("n")))
     means = {a: float(per_trial[f"regret_{a}"].mean()) for a in alternatives}
     best = min(means, key=means.get)
-    diffs = (per_trial[f"regret_{best}"] - per_trial[f"regret_{rule}"]).to_numpy()
-    v = decide_positive(diffs, ours="", units="risk", level=level,
-                        what=f"regret({best}) - regret({rule})")
     rule_mean = float(per_trial[f"regret_{rule}"].mean())
+    counts = pd.Series([c["status"] for c in cells]).value_counts().to_dict()
     ours = (f"mean regret: {rule} {rule_mean:.3g}; " + ", ".join(f"{a} {means[a]:.3g}" for a in alternatives)
-            + f" (best alternative: {best})")
-    return replace(v, ours=ours, details=dict(v.details, best_alternative=best, mean_regret=dict(means, **{rule: rule_mean})))
+            + "; per (cell, alternative): " + ", ".join(f"{n} {st}" for st, n in counts.items())
+            + f" of {len(cells)}")
+    v = all_of(parts, ours=ours, units="risk", level=level)
+    return replace(v, details=dict(v.details, best_alternative=best, mean_regret=dict(means, **{rule: rule_mean}),
+                                   cells=cells))

@@ -24,6 +24,8 @@ from typing import Sequence
 
 import numpy as np
 
+from mmtheory.seeding import numpy_rng
+
 LABELS, TRAIN_MASK = "labels", "train_mask"
 RESERVED = (LABELS, TRAIN_MASK)
 
@@ -62,7 +64,7 @@ def holdout_mask(n: int, test_fraction: float = 0.2, seed: int = 0) -> np.ndarra
         raise ValueError(f"need at least 2 rows to split into training and test; got {n}.")
     n_test = int(min(n - 1, max(1, round(test_fraction * n))))
     mask = np.ones(n, dtype=bool)
-    mask[np.random.default_rng(seed).choice(n, size=n_test, replace=False)] = False
+    mask[numpy_rng(seed, "holdout").choice(n, size=n_test, replace=False)] = False
     return mask
 
 

@@ -306,7 +306,7 @@ def prepare(root: str | os.PathLike, cache: str | os.PathLike, *, size: int = 22
        then status -1. Failed clips are retried on every resume (fixed files are picked up);
     5. ``errors.json`` (the clips still failing) and then ``manifest.json`` are written last.
     """
-    from tqdm import tqdm
+    from mmtheory._progress import tqdm
 
     from mmtheory._io import remove_stale_temporaries
 

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from mmtheory._validation import check_finite, check_positive_int
+from mmtheory.seeding import numpy_rng
 
 CLASSES = ("hap", "sad", "neu", "ang", "exc", "fru")
 MODALITIES = ("text", "audio", "video")
@@ -572,7 +573,7 @@ def standin(
     signal = dict(signal or {"text": 0.2, "audio": 0.1, "video": 0.085})
     if set(dims) != set(signal):
         raise ValueError(f"dims and signal must name the same modalities; got {sorted(dims)} and {sorted(signal)}.")
-    rng = np.random.default_rng(seed)
+    rng = numpy_rng(seed, "iemocap-standin")
     n_dialogues = check_positive_int("n_train_dialogues", n_train_dialogues) + check_positive_int(
         "n_test_dialogues", n_test_dialogues)
     lengths = np.clip(rng.poisson(mean_length, size=n_dialogues), 8, PADDED_LENGTH)

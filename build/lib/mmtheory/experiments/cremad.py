@@ -132,7 +132,7 @@ def train_cremad(cache: str | os.PathLike, out: str | os.PathLike, cfg: TrainCon
     model = build_model(modalities, fusion, width, head_init=head_init)
     train = _Only(CremadBatches(cache, tr, batch_size, train=True, seed=cfg.seed, device=dev, preload=preload), mods)
     test = _Only(CremadBatches(cache, te, 2 * batch_size, train=False, device=dev, preload=preload), mods)
-    result = fit(model, train, test, cfg, device=dev, out_dir=out, resume=resume, desc=f"CREMA-D {cfg.method}",
+    result = fit(model, train, test, cfg, device=dev, out_dir=out, resume=resume, desc=f"CREMA-D {cfg.method if len(mods) > 1 else mods[0] + '-only'}",
                  dist=dist)
     if dist is not None and not dist.is_main:
         return result

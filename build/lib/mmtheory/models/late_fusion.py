@@ -178,19 +178,44 @@ def make_fusion(kind: str, dims: Mapping[str, int], n_classes: int, *, init: str
     return init_head(classes[kind](dims, n_classes, **kwargs), init)
 
 
+def infer_out_features(encoder: nn.Module, name: str = "encoder") -> int:
+    """The feature size an encoder outputs, read from the module without running it.
+
+    In order: the module's own ``out_features`` (or ``out_dim``/``dim_out``); else the last submodule
+    (in registration order) that has ``out_features`` (``nn.Linear``) or ``out_channels`` (a convolution,
+    when it is followed only by pooling/flattening/activations). Raises with what to pass when neither exists.
+    """
+    for attr in ("out_features", "out_dim", "dim_out"):
+        if isinstance(getattr(encoder, attr, None), int):
+            return int(getattr(encoder, attr))
+    last = None
+    for sub in encoder.modules():
+        if sub is encoder:
+            continue
+        if isinstance(getattr(sub, "out_features", None), int) or isinstance(getattr(sub, "out_channels", None), int):
+            last = sub
+    if last is not None:
+        size = getattr(last, "out_features", None)
+        return int(size if isinstance(size, int) else last.out_channels)
+    raise ValueError(f"cannot infer the feature size of the {name!r} encoder ({type(encoder).__name__}: no "
+                     "out_features attribute and no Linear or convolution inside); pass dims={"
+                     f"{name!r}: <features per sample>, ...}} to LateFusionClassifier.")
+
+
 class LateFusionClassifier(nn.Module):
     """``encoders[u](x^u) -> phi^u``, then a fusion head.
 
     Parameters
     ----------
     encoders : dict of name -> nn.Module
-        Each maps its modality's batch to ``(B, out_features)``; the module needs ``out_features``
-        or pass ``dims``.
+        Each maps its modality's batch to ``(B, features)``. The feature size is read from the module
+        (:func:`infer_out_features`: its ``out_features``, else its last ``Linear``/convolution, so an
+        ``nn.Sequential`` works as is); pass ``dims`` when that is not the output size.
     n_classes : int
     fusion : str
         One of :data:`FUSIONS`.
     dims : dict of name -> int, optional
-        Feature sizes, if the encoders have no ``out_features`` attribute.
+        Feature sizes per modality; overrides the inferred ones.
     branch : {"auto", "split", "mean"}
         How :meth:`branch_logits` defines a modality's own prediction (see the module docstring).
     head_init : {"xavier", "torch"}
@@ -205,7 +230,10 @@ class LateFusionClassifier(nn.Module):
         if not encoders:
             raise ValueError("encoders is empty; pass a dict mapping modality name to an encoder module.")
         self.encoders = nn.ModuleDict(dict(encoders))
-        dims = dict(dims) if dims is not None else {n: int(e.out_features) for n, e in encoders.items()}
+        dims = dict(dims) if dims is not None else {n: infer_out_features(e, n) for n, e in encoders.items()}
+        missing = [n for n in encoders if n not in dims]
+        if missing:
+            raise ValueError(f"dims lacks modalities {missing}; pass a feature size for each of {list(encoders)}.")
         self.names = tuple(encoders)
         self.fusion_name, self.branch, self.head_init = fusion, branch, head_init
         self.fusion = make_fusion(fusion, {n: dims[n] for n in self.names}, n_classes, init=head_init,

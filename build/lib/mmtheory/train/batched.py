@@ -13,7 +13,7 @@ from typing import Sequence
 
 import torch
 from torch.nn import functional as F
-from tqdm import tqdm
+from mmtheory._progress import tqdm
 
 
 def progress_disabled() -> bool:
@@ -88,8 +88,8 @@ def fit_batched(
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     history = []
     groups = getattr(model, "modality_runs", None)
-    # tqdm's own switch TQDM_DISABLE turns the bar off; otherwise it shows only on a terminal (never in a
-    # notebook's saved outputs, whose stderr is not one)
+    # tqdm's own switch TQDM_DISABLE turns the bar off (the book build and the tests set it); otherwise a
+    # notebook widget bar in a Jupyter kernel (tqdm.auto), a text bar on a terminal, none elsewhere
     for _ in tqdm(range(epochs), desc=desc, leave=False, disable=progress_disabled() or None):
         if shared_order:
             order = torch.randperm(n, generator=gen).to(device).expand(n_runs, n)

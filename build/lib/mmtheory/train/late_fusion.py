@@ -22,7 +22,7 @@ import pandas as pd
 import torch
 from torch import nn
 from torch.nn import functional as F
-from tqdm import tqdm
+from mmtheory._progress import tqdm
 
 from mmtheory._io import atomic_open, atomic_write_json, atomic_write_text
 from mmtheory.seeding import derive_seed

@@ -111,6 +111,17 @@ def _ratios(s: Mapping[str, float]) -> dict[str, float]:
     return ratios
 
 
+def _param_kinds(module: nn.Module) -> str:
+    """The parameter kinds of ``module`` in words, e.g. ``"3-D weight of Conv1d x2, 1-D bias of Conv1d x2"``."""
+    from collections import Counter
+
+    kinds: Counter = Counter()
+    for sub in module.modules():
+        for name, p in sub.named_parameters(recurse=False):
+            kinds[f"{p.dim()}-D {name} of {type(sub).__name__}"] += 1
+    return ", ".join(f"{k} x{n}" for k, n in kinds.items()) or "no parameters"
+
+
 def _select(module: nn.Module, params: str) -> list[torch.nn.Parameter]:
     if params == "conv":
         return [p for p in module.parameters() if p.dim() == 4]
@@ -168,8 +179,11 @@ class OGMGE:
         self.params = {u: _select(e, params) for u, e in encoders.items()}
         empty = [u for u, ps in self.params.items() if not ps]
         if empty:
-            hint = " (its encoder has no convolution; use params='weights')" if params == "conv" else ""
-            raise ValueError(f"params={params!r} selects no parameter of encoder(s) {empty}{hint}.")
+            found = "; ".join(f"{u}: {_param_kinds(encoders[u])}" for u in empty)
+            hint = (" params='conv' takes the 4-D weights (Conv2d) only, as the official code does; "
+                    "params='weights' takes every weight of 2 or more dimensions (Conv1d, Linear, ...)."
+                    if params == "conv" else "")
+            raise ValueError(f"params={params!r} selects no parameter of encoder(s) {empty} (found: {found}).{hint}")
         self.generator, self.log = generator, log
         self.distributed, self.process_group = distributed, process_group
         self.history: list[dict] = []
