@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 import torch
 
+from mmtheory import runs as runs_module
 from mmtheory import sweep
 from mmtheory.data import arrays
 
@@ -60,7 +61,7 @@ def test_toml_spec_expands_crossing_the_axes(tmp_path, monkeypatch):
     # a number written as 1 or 1.0 is one run; other code (a changed default, a fixed bug) is a new run
     assert sweep.run_id("modality_sweep", {**s, "epochs": 2.0}, "fp") == sweep.run_id("modality_sweep", {**s, "epochs": 2}, "fp")
     before = sweep.run_id("modality_sweep", s, "fp")
-    monkeypatch.setattr(sweep, "_CODE_DIGEST", "0" * 16)
+    monkeypatch.setattr(runs_module, "_CODE_DIGEST", "0" * 16)
     assert sweep.run_id("modality_sweep", s, "fp") != before
 
 
@@ -161,7 +162,7 @@ def test_grid_skips_finished_runs_resumes_interrupted_ones_and_changed_settings_
             raise KeyboardInterrupt
         return real[0](settings, data, work)
 
-    monkeypatch.setitem(sweep.EXPERIMENTS, "modality_sweep", (crash_third, real[1], real[2]))
+    monkeypatch.setitem(sweep.EXPERIMENTS, "modality_sweep", (crash_third, *real[1:]))
     out = tmp_path / "runs"
     with pytest.raises(KeyboardInterrupt):
         sweep.run_grid(_sweep_spec(npz, out), log=None)
@@ -194,7 +195,7 @@ def test_failed_runs_are_reported_and_retried_on_the_next_call(tmp_path, monkeyp
         raise FloatingPointError("boom")
 
     npz = _npz(tmp_path / "d.npz")
-    monkeypatch.setitem(sweep.EXPERIMENTS, "modality_sweep", (fail, real[1], real[2]))
+    monkeypatch.setitem(sweep.EXPERIMENTS, "modality_sweep", (fail, *real[1:]))
     with pytest.raises(RuntimeError, match="4 of 4 runs failed.*FloatingPointError: boom.*run the grid again"):
         sweep.run_grid(_sweep_spec(npz, tmp_path / "r"), log=None)
     monkeypatch.setitem(sweep.EXPERIMENTS, "modality_sweep", real)

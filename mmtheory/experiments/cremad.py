@@ -12,6 +12,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from mmtheory import params as P
+from mmtheory._digest import params_digest
 from mmtheory._io import atomic_write_json
 from mmtheory._validation import check_positive_int
 from mmtheory.data import cremad
@@ -64,11 +66,9 @@ def default_runs_dir(profile: str, results_dir: str | os.PathLike | None = None,
     re-run with other settings (``-p seed 3``) trains in its own folder instead of being refused by the
     runs of the defaults; the same settings find and reuse their runs. ``results/*/runs/`` is git-ignored.
     """
-    import hashlib
-
     from mmtheory.claims import resolve_results_dir
 
-    tag = hashlib.sha256(json.dumps(params or {}, sort_keys=True, default=str).encode()).hexdigest()[:10]
+    tag = params_digest(params or {}, 10)
     return resolve_results_dir(results_dir).resolve() / profile / "runs" / f"cremad-{tag}"
 
 
@@ -109,6 +109,23 @@ def build_model(modalities: Sequence[str] = ("audio", "visual"), fusion: str = "
     if bad or not modalities:
         raise ValueError(f"unknown modalities {bad or list(modalities)}; choose from ['audio', 'visual'].")
     return LateFusionClassifier({m: enc[m](width) for m in modalities}, n_classes, "concat", head_init=head_init)
+
+
+def config_from_settings(settings: dict) -> tuple[TrainConfig, dict]:
+    """A :class:`TrainConfig` and :func:`train_cremad`'s keywords from flat settings (names of
+    :data:`mmtheory.params.CREMAD`, whose defaults fill what is left out); each value is checked there."""
+    unknown = sorted(set(settings) - set(P.CREMAD))
+    if unknown:
+        raise ValueError(f"unknown CREMA-D setting(s) {unknown}; the settings are {sorted(P.CREMAD)}.")
+    s = {**P.defaults(P.CREMAD), **{k: P.check(P.CREMAD[k], v) for k, v in settings.items()}}
+    ogm = {"variant": s["variant"], "start_epoch": s["modulation_start"], "end_epoch": s["modulation_end"],
+           "params": s["params"], "noise_on": s["noise_on"]}
+    cfg = TrainConfig(method=s["method"], epochs=s["epochs"], optimizer=s["optimizer"], lr=s["lr"],
+                      lr_step=s["lr_step"], lr_gamma=s["lr_gamma"], alpha=s["alpha"], ogm=ogm, seed=s["seed"])
+    kwargs = dict(modalities=tuple(s["modalities"].split("+")), fusion=s["fusion"], width=s["width"],
+                  batch_size=s["batch_size"], split=s["split"], device=s["device"], preload=s["preload"],
+                  head_init=s["head_init"])
+    return cfg, kwargs
 
 
 def train_cremad(cache: str | os.PathLike, out: str | os.PathLike, cfg: TrainConfig, *, modalities=("audio", "visual"),

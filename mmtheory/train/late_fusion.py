@@ -24,13 +24,16 @@ from torch import nn
 from torch.nn import functional as F
 from tqdm import tqdm
 
+from mmtheory import params as P
 from mmtheory._io import atomic_open, atomic_write_json, atomic_write_text
 from mmtheory.seeding import derive_seed
 from mmtheory.train import distributed as mmdist
 from mmtheory.train.batched import progress_disabled
 from mmtheory.train.ogm import OGMGE
 
-METHODS = ("baseline", "ogm", "ogm-ge")
+METHODS = P.METHODS
+_RECIPE = P.defaults(P.CREMAD)  # the official CREMA-D recipe, declared in mmtheory.params
+_OWN = (P.Param("momentum", float, 0.9, low=0, high=1, high_open=True), P.Param("weight_decay", float, 1e-4, low=0))
 
 
 class Batches(Protocol):
@@ -82,17 +85,17 @@ class TensorBatches:
 class TrainConfig:
     """Settings of :func:`fit` (defaults: the official CREMA-D recipe)."""
 
-    method: str = "ogm-ge"
-    epochs: int = 100
-    optimizer: str = "sgd"
-    lr: float = 1e-3
+    method: str = _RECIPE["method"]
+    epochs: int = _RECIPE["epochs"]
+    optimizer: str = _RECIPE["optimizer"]
+    lr: float = _RECIPE["lr"]
     momentum: float = 0.9
     weight_decay: float = 1e-4
-    lr_step: int = 70
-    lr_gamma: float = 0.1
-    alpha: float = 0.8
+    lr_step: int = _RECIPE["lr_step"]
+    lr_gamma: float = _RECIPE["lr_gamma"]
+    alpha: float = _RECIPE["alpha"]
     ogm: dict = field(default_factory=dict)  # extra OGMGE keywords: variant, params, noise_on, start/end_epoch
-    seed: int = 0
+    seed: int = _RECIPE["seed"]
     save_best: bool = True  # also keep best.pt, the weights of the best test epoch (the official script's choice)
     amp: bool | None = None  # bf16 autocast; None = on for CUDA
     channels_last: bool | None = None  # None = on for CUDA
@@ -103,22 +106,10 @@ class TrainConfig:
 
     def validate(self) -> "TrainConfig":
         """Check every field; one ``ValueError`` naming the field and the accepted values."""
-        if self.method not in METHODS:
-            raise ValueError(f"method must be one of {METHODS}; got {self.method!r}.")
-        if self.optimizer not in ("sgd", "adam"):
-            raise ValueError(f"optimizer must be 'sgd' or 'adam'; got {self.optimizer!r}.")
-        _int_at_least("epochs", self.epochs, 1, "--epochs")
-        _int_at_least("lr_step", self.lr_step, 1, "--lr-step, the StepLR period in epochs")
-        _int_at_least("seed", self.seed, 0, "--seed")
-        for name, low, high, what in (("lr", 0.0, math.inf, "a positive learning rate"),
-                                      ("lr_gamma", 0.0, math.inf, "a positive StepLR factor (--lr-gamma)")):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not (low < value < high):
-                raise ValueError(f"{name} must be {what}; got {value!r}.")
-        for name, high in (("momentum", 1.0), ("weight_decay", math.inf), ("alpha", math.inf)):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not (0 <= value < high):
-                raise ValueError(f"{name} must be a finite number >= 0{' and < 1' if high == 1 else ''}; got {value!r}.")
+        for name in ("method", "optimizer", "epochs", "lr_step", "seed", "lr", "lr_gamma", "alpha"):
+            P.check(P.CREMAD[name], getattr(self, name))
+        for param in _OWN:
+            P.check(param, getattr(self, param.name))
         for name in ("amp", "channels_last"):
             if getattr(self, name) not in (None, True, False):
                 raise ValueError(f"{name} must be True, False or None (auto); got {getattr(self, name)!r}.")
@@ -129,12 +120,6 @@ class TrainConfig:
         except (TypeError, ValueError) as exc:
             raise ValueError(f"ogm and run settings must be plain JSON values (they are stored with the run): {exc}.") from None
         return self
-
-
-def _int_at_least(name: str, value, low: int, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ValueError(f"{name} ({what}) must be an integer >= {low}; got {value!r}.")
-    return value
 
 
 @dataclass
