@@ -8,8 +8,6 @@ import pickle
 import sys
 from typing import Sequence
 
-from mmtheory.params import check
-
 
 def _cmd_claims(args: argparse.Namespace) -> int:
     from mmtheory import claims
@@ -56,8 +54,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from mmtheory.experiments.cremad import train_cremad
     from mmtheory.train.late_fusion import TrainConfig
 
+    from mmtheory.params import CREMAD, check
+
+    for param in CREMAD.values():  # one validator, one wording, before anything is read or built
+        check(param, getattr(args, param.name))
     modalities = tuple(args.modalities.split("+"))
-    ogm = {"variant": args.variant, "start_epoch": args.modulation_starts, "end_epoch": args.modulation_ends,
+    ogm = {"variant": args.variant, "start_epoch": args.modulation_start, "end_epoch": args.modulation_end,
            "params": args.params, "noise_on": args.noise_on}
     cfg = TrainConfig(method=args.method, epochs=args.epochs, optimizer=args.optimizer, lr=args.lr,
                       lr_step=args.lr_step, lr_gamma=args.lr_gamma, alpha=args.alpha, ogm=ogm, seed=args.seed,
@@ -102,18 +104,15 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def _typed(param):
-    """An argparse ``type`` for a declared parameter: the kind, then the one validator's range check."""
+    """An argparse ``type`` for a declared parameter: its kind only (ranges are checked by the command, so
+    a bad value is the one ``error: ...`` line of :func:`mmtheory.params.check`)."""
     def convert(text: str):
         if param.name == "modalities":
             text = text.replace(",", "+")  # written audio,visual on the command line
         try:
-            value = param.kind(text)
+            return param.kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{param.name} must be {param.describe()}; got {text!r}") from None
-        try:
-            return check(param, value)
-        except ValueError as exc:
-            raise argparse.ArgumentTypeError(str(exc).rstrip(".")) from None
     convert.__name__ = param.kind.__name__
     return convert
 
@@ -173,11 +172,10 @@ def build_parser() -> argparse.ArgumentParser:
         flag = "--" + {"modulation_start": "modulation-starts", "modulation_end": "modulation-ends"}.get(
             param.name, param.name.replace("_", "-"))
         if param.kind is bool:
-            p.add_argument(flag, action="store_true", help=param.help or None)
+            p.add_argument(flag, dest=param.name, action="store_true", help=param.help or None)
             continue
-        shown = param.describe() if param.choices else param.kind.__name__
-        p.add_argument(flag, type=_typed(param), default=param.default, metavar=shown.upper() if not param.choices
-                       else "{" + ",".join(param.choices) + "}",
+        p.add_argument(flag, dest=param.name, type=_typed(param), default=param.default,
+                       choices=[c for c in param.choices] if param.choices else None,
                        help=(param.help + " " if param.help else "") + f"(default {param.default})")
     p.add_argument("--amp", default="auto", choices=["auto", "on", "off"], help="bf16 autocast (auto: on for CUDA)")
     p.add_argument("--channels-last", default="auto", choices=["auto", "on", "off"])
