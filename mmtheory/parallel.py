@@ -239,7 +239,9 @@ def _workers(client) -> int:
     return len(client.scheduler_info().get("workers", {}))
 
 
-def _wait_for_workers(client, deadline: float) -> None:
+def wait_for_workers(client, deadline: float = WORKER_TIMEOUT) -> None:
+    """Return once the cluster has a worker; ``RuntimeError`` after ``deadline`` seconds without one."""
+    deadline = _check_timeout("worker_timeout", deadline)
     try:
         client.wait_for_workers(1, timeout=deadline)
     except TimeoutError:
@@ -289,7 +291,7 @@ def dispatch(client, fn: Callable, calls: Sequence[tuple[tuple, dict]], *, keys:
         return out, errors
     from distributed import wait
 
-    _wait_for_workers(client, worker_timeout)
+    wait_for_workers(client, worker_timeout)
     futures = [client.submit(_call, fn, tuple(args), dict(kwargs), threads or 1, pure=False, retries=retries,
                              **({"key": keys[i]} if keys is not None else {}))
                for i, (args, kwargs) in enumerate(calls)]

@@ -36,6 +36,7 @@ same result.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
 import itertools
@@ -61,6 +62,7 @@ from mmtheory.parallel import (  # noqa: F401  (re-exported: the grid runner's p
     map_runs,
     progress_bar,
     torch_threads,
+    wait_for_workers,
 )
 from mmtheory.runs import (  # noqa: F401
     INTERNAL_COLUMNS,
@@ -543,29 +545,30 @@ def run_grid(spec: GridSpec | str | os.PathLike | Mapping, out: str | os.PathLik
     check_grid(spec, data, max_runs)
     fn, resumable = experiment_function(spec.experiment, allow_stdlib=allow_stdlib)
     runs = [(run_id(spec.experiment, s, fingerprint), s) for s in expand(spec)]
-    claim_folder(out, spec.identity)
-    with grid_lock(out, spec.name):
-        pending = [(rid, s) for rid, s in runs if run_status(out / rid) != "finished"]
+    pending = [(rid, s) for rid, s in runs if run_status(out / rid) != "finished"]
+    errors: dict[str, BaseException] = {}
+    with contextlib.ExitStack() as stack:
+        client = None
+        if pending:  # reach the cluster and see a worker before anything is written
+            client = stack.enter_context(connect(scheduler, workers, log, connect_timeout=connect_timeout))
+            if client is not None:
+                wait_for_workers(client, worker_timeout)
+        claim_folder(out, spec.identity)
+        stack.enter_context(grid_lock(out, spec.name))
+        pending = [(rid, s) for rid, s in runs if run_status(out / rid) != "finished"]  # under the lock
         if log is not None:
             unfinished = sum(run_status(out / rid) == "unfinished" for rid, _ in pending)
             log(f"grid {spec.name!r}: {len(runs)} runs, {len(runs) - len(pending)} finished, {unfinished} to "
                 f"resume, {len(pending) - unfinished} new; folders in {out}")
-        errors: dict[str, BaseException] = {}
         if pending:
-            with connect(scheduler, workers, log, connect_timeout=connect_timeout) as client:
-                bar = progress_bar(len(pending), spec.name, progress)
-                try:
-                    shared = data
-                    if client is not None and data is not None:
-                        shared = client.scatter(data, broadcast=True)
-                    calls = [((fn, resumable, spec.experiment, s, rid, shared, str(out), threads or 1
-                               if client is not None else None), {}) for rid, s in pending]
-                    _, failed = dispatch(client, execute_run, calls, retries=retries, threads=threads,
-                                         keys=[f"run-{spec.name}-{rid}" for rid, _ in pending],
-                                         worker_timeout=worker_timeout, on_done=lambda i, ok: bar.update())
-                    errors = {pending[i][0]: exc for i, exc in failed.items()}
-                finally:
-                    bar.close()
+            bar = stack.enter_context(contextlib.closing(progress_bar(len(pending), spec.name, progress)))
+            shared = client.scatter(data, broadcast=True) if client is not None and data is not None else data
+            calls = [((fn, resumable, spec.experiment, s, rid, shared, str(out),
+                       (threads or 1) if client is not None else None), {}) for rid, s in pending]
+            _, failed = dispatch(client, execute_run, calls, retries=retries, threads=threads,
+                                 keys=[f"run-{spec.name}-{rid}" for rid, _ in pending],
+                                 worker_timeout=worker_timeout, on_done=lambda i, ok: bar.update())
+            errors = {pending[i][0]: exc for i, exc in failed.items()}
         records = [r for r in (read_record(out / rid) for rid, _ in runs) if r is not None]
         result = records_table(records)
         write_table(result, out / RESULTS_CSV)
