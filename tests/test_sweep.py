@@ -124,6 +124,12 @@ def test_npz_views_round_trip_and_default_split(tmp_path):
     ({"train_mask": np.ones(120, dtype=bool)}, None, "both training"),
     ({"train_mask": np.ones(120)}, None, "must be boolean"),
     ({"a": None, "b": None}, None, "holds no modality array"),
+    # careless input (issue 20): before, a ZeroDivisionError at run time, a 16 TB allocation, and "NaN or
+    # infinite values" the file does not have
+    ({"a": np.zeros((120, 0))}, None, "modality 'a' .* has no column"),
+    ({"labels": np.full(120, 10**12)}, None, "go up to 1000000000000 with only 120 rows"),
+    ({"labels": np.full(120, 1e30)}, None, "must be class indices 0..K-1"),
+    ({"a": np.full((120, 4), 1e300)}, None, "beyond float32's range .* in 120 row"),
 ])
 def test_npz_errors_say_what_is_wrong(tmp_path, overrides, keep, match):
     path = _npz(tmp_path / "d.npz", **overrides)
