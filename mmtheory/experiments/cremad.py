@@ -72,9 +72,13 @@ def default_runs_dir(profile: str, results_dir: str | os.PathLike | None = None,
     return resolve_results_dir(results_dir).resolve() / profile / "runs" / f"cremad-{tag}"
 
 
-def run_settings(cache: CremadCache, modalities: Sequence[str] = ("audio", "visual"), fusion: str = "concat",
-                 width: int = 64, head_init: str = "xavier", batch_size: int = 64,
-                 split: str = "official") -> tuple[dict, np.ndarray, np.ndarray]:
+_D = P.defaults(P.CREMAD)  # the recipe's defaults, declared once in mmtheory.params
+_MODALITIES = tuple(_D["modalities"].split("+"))
+
+
+def run_settings(cache: CremadCache, modalities: Sequence[str] = _MODALITIES, fusion: str = _D["fusion"],
+                 width: int = _D["width"], head_init: str = _D["head_init"], batch_size: int = _D["batch_size"],
+                 split: str = _D["split"]) -> tuple[dict, np.ndarray, np.ndarray]:
     """Every setting of a CREMA-D run outside :class:`TrainConfig`, and the split's cache indices.
 
     Returns
@@ -128,10 +132,10 @@ def config_from_settings(settings: dict) -> tuple[TrainConfig, dict]:
     return cfg, kwargs
 
 
-def train_cremad(cache: str | os.PathLike, out: str | os.PathLike, cfg: TrainConfig, *, modalities=("audio", "visual"),
-                 fusion: str = "concat", width: int = 64, batch_size: int = 64, split: str = "official",
-                 device: str = "auto", preload: bool = False, resume: bool = False,
-                 head_init: str = "xavier", dist=None) -> TrainResult:
+def train_cremad(cache: str | os.PathLike, out: str | os.PathLike, cfg: TrainConfig, *, modalities=_MODALITIES,
+                 fusion: str = _D["fusion"], width: int = _D["width"], batch_size: int = _D["batch_size"],
+                 split: str = _D["split"], device: str = _D["device"], preload: bool = _D["preload"],
+                 resume: bool = False, head_init: str = _D["head_init"], dist=None) -> TrainResult:
     """Train one model on a prepared cache; writes checkpoint, history and summary into ``out``.
 
     Every setting (``cfg`` and :func:`run_settings`: model, batch size, split, cache identity) is
