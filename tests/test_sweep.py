@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import dask
+import distributed  # noqa: F401  (its config defaults loaded before any dask.config.set block below)
 import numpy as np
 import pandas as pd
 import pytest
@@ -556,11 +557,12 @@ def test_code_digest_covers_the_dependency_pins(monkeypatch):
 def test_a_cluster_without_workers_is_an_error_not_a_wait(tmp_path):
     from distributed import LocalCluster
 
+    spec = _grid(tmp_path)
     with LocalCluster(n_workers=0, processes=False, dashboard_address=":0") as cluster:
         before = _tree(tmp_path)
         t0 = time.monotonic()
         with pytest.raises(RuntimeError, match="no worker for 1 s"):
-            sweep.run_grid(_grid(tmp_path), scheduler=cluster.scheduler_address, worker_timeout=1, log=None)
+            sweep.run_grid(spec, scheduler=cluster.scheduler_address, worker_timeout=1, log=None)
         assert time.monotonic() - t0 < 30
         assert _tree(tmp_path) == before and not (tmp_path / "runs").exists()
 
