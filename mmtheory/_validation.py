@@ -24,7 +24,7 @@ def check_unit_interval(name: str, value: float) -> float:
     try:
         value = float(value)
     except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number in [0, 1], got {value!r}.") from None
+        raise ValueError(f"{name} must be a number in [0, 1]; got {value!r}.") from None
     if not (0.0 <= value <= 1.0):
         raise ValueError(f"{name} must lie in [0, 1] (1: all modalities share everything, 0: nothing); got {value}.")
     return value
@@ -33,9 +33,9 @@ def check_unit_interval(name: str, value: float) -> float:
 def check_positive_int(name: str, value: int, minimum: int = 1) -> int:
     """Return ``value`` as int if it is an integer >= ``minimum``, else raise ``ValueError``."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}.")
+        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}.")
     if value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value}.")
+        raise ValueError(f"{name} must be an integer >= {minimum}; got {value}.")
     return int(value)
 
 

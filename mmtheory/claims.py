@@ -12,7 +12,6 @@ computed comparison; the record is written atomically as JSON under
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import asdict, dataclass
@@ -22,6 +21,8 @@ from typing import Any
 import pandas as pd
 
 from mmtheory import __version__
+from mmtheory._digest import jsonable as _jsonable
+from mmtheory._digest import params_digest
 from mmtheory._io import atomic_write_json
 from mmtheory.checks import STATUSES, Verdict
 
@@ -168,23 +169,9 @@ def _check_profile(profile: str) -> str:
     return profile
 
 
-def _jsonable(value: Any) -> Any:
-    """Parameters as JSON (inf and nan as strings, tuples as lists) so every record is valid JSON."""
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, float) and not (value == value and abs(value) != float("inf")):
-        return repr(value)
-    if hasattr(value, "item") and callable(value.item):  # numpy scalars
-        return _jsonable(value.item())
-    return value
-
-
 def params_key(params: dict[str, Any]) -> str:
     """A short stable hash of a run's parameters (names a custom run's records folder)."""
-    text = json.dumps(_jsonable(params), sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:10]
+    return params_digest(params, 10)
 
 
 def is_default_run(chapter: str, params: dict[str, Any]) -> bool:

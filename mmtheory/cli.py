@@ -73,8 +73,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from mmtheory.experiments.cremad import train_cremad
     from mmtheory.train.late_fusion import TrainConfig
 
-    modalities = ("audio", "visual") if args.modalities == "audio,visual" else tuple(args.modalities.split(","))
-    ogm = {"variant": args.variant, "start_epoch": args.modulation_starts, "end_epoch": args.modulation_ends,
+    from mmtheory.params import CREMAD, check
+
+    for param in CREMAD.values():  # one validator, one wording, before anything is read or built
+        check(param, getattr(args, param.name))
+    modalities = tuple(args.modalities.split("+"))
+    ogm = {"variant": args.variant, "start_epoch": args.modulation_start, "end_epoch": args.modulation_end,
            "params": args.params, "noise_on": args.noise_on}
     cfg = TrainConfig(method=args.method, epochs=args.epochs, optimizer=args.optimizer, lr=args.lr,
                       lr_step=args.lr_step, lr_gamma=args.lr_gamma, alpha=args.alpha, ogm=ogm, seed=args.seed,
@@ -106,15 +110,52 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         raise ValueError("give --workers N (a local Dask cluster) or --scheduler ADDRESS (an existing one), not both.")
     scheduler = args.scheduler or (f"local:{args.workers}" if args.workers else None)
     log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
+    if not 0 < args.max_data_gb < float("inf"):
+        raise ValueError(f"--max-data-gb must be a positive number; got {args.max_data_gb}.")
     table = sweep.run_grid(args.grid, out=args.out, scheduler=scheduler, retries=args.retries, table=args.table,
-                           log=log)
+                           log=log, max_runs=args.max_runs, max_data_bytes=int(args.max_data_gb * 2**30),
+                           out_anywhere=args.out_anywhere, allow_stdlib=args.allow_stdlib,
+                           connect_timeout=args.connect_timeout, worker_timeout=args.worker_timeout)
     shown = table.drop(columns=[c for c in ("seconds",) if c in table])
     with __import__("pandas").option_context("display.width", 200, "display.max_columns", 30):
         print(shown.to_string(index=False))
     return 0
 
 
+def _typed(param):
+    """An argparse ``type`` for a declared parameter: its kind only (ranges are checked by the command, so
+    a bad value is the one ``error: ...`` line of :func:`mmtheory.params.check`)."""
+    def convert(text: str):
+        if param.name == "modalities":
+            text = text.replace(",", "+")  # written audio,visual on the command line
+        try:
+            return param.kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{param.name} must be {param.describe()}; got {text!r}") from None
+    convert.__name__ = param.kind.__name__
+    return convert
+
+
+def _at_least(low: int):
+    def convert(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < low:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {low}; got {text!r}")
+        return value
+    convert.__name__ = "int"
+    return convert
+
+
 def build_parser() -> argparse.ArgumentParser:
+    import inspect
+
+    from mmtheory.params import CREMAD
+    from mmtheory.sweep import run_grid
+
+    sweep_defaults = {k: v.default for k, v in inspect.signature(run_grid).parameters.items()}
     parser = argparse.ArgumentParser(
         prog="python -m mmtheory",
         description="Companion book to Huang et al. (NeurIPS 2021) and Peng et al. (CVPR 2022, OGM-GE).",
@@ -146,32 +187,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dataset", choices=["cremad"])
     p.add_argument("--cache", required=True, help="folder made by `prepare cremad`")
     p.add_argument("--out", required=True, help="run folder: checkpoint.pt, history.csv/json, steps.csv, summary.json")
-    p.add_argument("--method", default="ogm-ge", choices=["baseline", "ogm", "ogm-ge"])
-    p.add_argument("--modalities", default="audio,visual", choices=["audio,visual", "audio", "visual"],
-                   help="a single modality trains the unimodal baseline")
-    p.add_argument("--fusion", default="concat", choices=["concat", "sum", "film", "gated"])
-    p.add_argument("--epochs", type=int, default=100)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--optimizer", default="sgd", choices=["sgd", "adam"])
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--lr-step", type=int, default=70, help="StepLR period in epochs (default 70)")
-    p.add_argument("--lr-gamma", type=float, default=0.1)
-    p.add_argument("--alpha", type=float, default=0.8, help="OGM strength (0.8 for CREMA-D, official README)")
-    p.add_argument("--variant", default="paper", choices=["paper", "continuous"], help="coefficient form")
-    p.add_argument("--modulation-starts", type=int, default=0)
-    p.add_argument("--modulation-ends", type=int, default=50)
-    p.add_argument("--params", default="conv", choices=["conv", "weights", "all"],
-                   help="encoder parameters whose gradients are modulated (official: conv weights)")
-    p.add_argument("--noise-on", default="all", choices=["all", "dominant"], help="GE noise on both encoders (official) or the dominant one")
-    p.add_argument("--split", default="official", choices=["official", "actors"])
-    p.add_argument("--width", type=int, default=64, help="ResNet-18 base width (64 = the real ResNet-18)")
-    p.add_argument("--head-init", default="xavier", choices=["xavier", "torch"],
-                   help="fusion head initialisation: xavier (official: Xavier-normal weights, zero bias) or torch's default")
-    p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda, cuda:1, ...")
+    for param in CREMAD.values():  # choices, defaults and help: declared once in mmtheory.params
+        flag = "--" + {"modulation_start": "modulation-starts", "modulation_end": "modulation-ends"}.get(
+            param.name, param.name.replace("_", "-"))
+        if param.kind is bool:
+            p.add_argument(flag, dest=param.name, action="store_true", help=param.help or None)
+            continue
+        p.add_argument(flag, dest=param.name, type=_typed(param), default=param.default,
+                       choices=[c for c in param.choices] if param.choices else None,
+                       help=(param.help + " " if param.help else "") + f"(default {param.default})")
     p.add_argument("--amp", default="auto", choices=["auto", "on", "off"], help="bf16 autocast (auto: on for CUDA)")
     p.add_argument("--channels-last", default="auto", choices=["auto", "on", "off"])
-    p.add_argument("--preload", action="store_true", help="copy the cache split to the device once")
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-save-best", action="store_true",
                    help="do not keep best.pt (weights of the best test epoch, the official script's model selection)")
     p.add_argument("--resume", action="store_true", help="continue from --out/checkpoint.pt")
@@ -182,11 +208,23 @@ def build_parser() -> argparse.ArgumentParser:
                                    "skipped, unfinished ones restart or resume. Format: README, 'Scaling out'.")
     p.add_argument("grid", help="the grid's TOML file (examples/sweep/*.toml)")
     p.add_argument("--out", default=None, help="folder of the run folders (default: the grid's out)")
-    p.add_argument("--workers", type=int, default=None,
-                   help="run on a local Dask cluster of N worker processes, one thread each (default: in process)")
+    p.add_argument("--workers", type=_at_least(1), default=None,
+                   help="run on a local Dask cluster of N >= 1 worker processes, one thread each (default: in process)")
     p.add_argument("--scheduler", default=None, help="address of a running Dask scheduler, e.g. tcp://host:8786")
     p.add_argument("--table", default=None, help="also write the results table here (.csv, or .parquet with pyarrow)")
-    p.add_argument("--retries", type=int, default=2, help="extra attempts of a run that raised (default 2)")
+    p.add_argument("--retries", type=_at_least(0), default=2, help="extra attempts of a run that raised (default 2)")
+    p.add_argument("--max-runs", type=_at_least(1), default=sweep_defaults["max_runs"],
+                   help="refuse a grid of more runs (default %(default)s)")
+    p.add_argument("--max-data-gb", type=float, default=sweep_defaults["max_data_bytes"] / 2**30,
+                   help="refuse data files larger than this, uncompressed (default %(default)g GiB)")
+    p.add_argument("--out-anywhere", action="store_true",
+                   help="allow an output folder outside the grid file's folder")
+    p.add_argument("--allow-stdlib", action="store_true",
+                   help="allow a module:function experiment from Python's standard library")
+    p.add_argument("--connect-timeout", type=float, default=sweep_defaults["connect_timeout"],
+                   help="seconds to reach a Dask scheduler, handshake included (default %(default)g)")
+    p.add_argument("--worker-timeout", type=float, default=sweep_defaults["worker_timeout"],
+                   help="seconds a Dask cluster may have no worker before the grid stops (default %(default)g)")
     p.set_defaults(func=_cmd_sweep)
     return parser
 

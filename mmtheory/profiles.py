@@ -9,6 +9,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from mmtheory.params import Param, check
+
 PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     "01_framework": {
         "quick": dict(w=0.5, d_shared=20, d_private=20, noise=0.5, task_dims=[8, 8, 8, 8], task_outputs=6,
@@ -102,13 +104,13 @@ def settings(chapter: str, profile: str, **overrides: Any) -> dict[str, Any]:
         if name not in out:
             raise ValueError(f"unknown parameter {name!r} for {chapter}; valid parameters are {sorted(out)}.")
         default = out[name]
-        numeric = isinstance(default, (int, float)) and not isinstance(default, bool)
-        if numeric and (isinstance(value, bool) or not isinstance(value, (int, float))):
-            raise ValueError(f"parameter {name!r} must be a number like {default!r}; got {value!r}.")
-        if isinstance(default, list) and not isinstance(value, (list, tuple)):
-            raise ValueError(f"parameter {name!r} must be a list like {default!r}; got {value!r}.")
-        if numeric and isinstance(default, int) and not isinstance(default, bool) and float(value) != int(value):
-            raise ValueError(f"parameter {name!r} must be an integer; got {value!r}.")
-        out[name] = type(default)(value) if numeric else (list(value) if isinstance(default, list) else value)
+        if isinstance(default, list):
+            if not isinstance(value, (list, tuple)):
+                raise ValueError(f"{chapter}: {name} must be a list like {default!r}; got {value!r}.")
+            out[name] = list(value)
+        elif isinstance(default, (bool, int, float, str)):  # the one validator (mmtheory.params), no coercion
+            out[name] = check(Param(name, type(default), default), value, chapter)
+        else:
+            out[name] = value
     out["profile"] = profile
     return out

@@ -9,13 +9,13 @@ import random
 import numpy as np
 import pandas as pd
 
+from mmtheory.parallel import THREAD_VARS
 from mmtheory.seeding import derive_seed
 
 #: Environment variable that overrides ``threads`` of :func:`setup` (used by the test that runs a
 #: chapter with 1 and with 2 threads and checks that nbval sees the same outputs).
 THREADS_ENV = "MMTHEORY_THREADS"
 _limits = None  # the threadpoolctl limiter, kept alive for the life of the kernel
-_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS")
 
 
 def setup(seed: int = 0, threads: int | None = 1) -> dict:
@@ -67,7 +67,7 @@ def setup(seed: int = 0, threads: int | None = 1) -> dict:
         import scipy.linalg  # noqa: F401  (loads scipy's own BLAS now, so that it is pinned too)
         from threadpoolctl import threadpool_info, threadpool_limits
 
-        for var in _THREAD_VARS:  # libraries loaded later, and subprocesses, read these
+        for var in THREAD_VARS:  # libraries loaded later, and subprocesses, read these
             os.environ[var] = str(threads)
         _limits = threadpool_limits(limits=threads)
         pools = [{"internal_api": p["internal_api"], "num_threads": p["num_threads"]} for p in threadpool_info()]

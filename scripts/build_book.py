@@ -89,7 +89,8 @@ def tree_hash(paths: list[Path], base: Path = ROOT) -> str:
     In a git checkout only the files git tracks or would track count (what a fresh clone has, plus new
     files not yet committed); otherwise every file, ``__pycache__`` skipped.
     """
-    h = hashlib.sha256()
+    from mmtheory._digest import source_digest
+
     files = []
     for p in paths:
         p = Path(p)
@@ -100,9 +101,7 @@ def tree_hash(paths: list[Path], base: Path = ROOT) -> str:
             files += [f for f in p.rglob("*") if f.is_file() and "__pycache__" not in f.parts and f.suffix != ".pyc"]
         elif p.is_file():
             files.append(p)
-    for f in sorted(set(files)):
-        h.update(str(f.relative_to(base) if f.is_relative_to(base) else f).encode() + b"\0" + f.read_bytes() + b"\0")
-    return h.hexdigest()
+    return source_digest(files, base)  # the package's one source hasher
 
 
 def params_for(profile: str) -> dict:

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import torch
 
-from mmtheory import sweep
+from mmtheory import parallel
 from mmtheory.data.av_standin import AVStandin
 from mmtheory.experiments.modality_sweep import modality_sweeps
 from mmtheory.experiments.ogm import broken_worlds, run_standin
@@ -35,7 +35,7 @@ def _sweep_calls():
 def client():
     # workers forked from this (already warm) process instead of spawned: the same code, seconds sooner
     with dask.config.set({"distributed.worker.multiprocessing-method": "fork"}), \
-            sweep.connect("local:2", log=None) as c:
+            parallel.connect("local:2", log=None) as c:
         yield c
 
 

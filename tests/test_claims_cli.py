@@ -93,7 +93,7 @@ def test_settings_validation():
         settings("02_synthetic_overlap", "fast")
     with pytest.raises(ValueError, match="unknown parameter 'n_trian'"):
         settings("02_synthetic_overlap", "quick", n_trian=5)
-    with pytest.raises(ValueError, match="must be a number"):
+    with pytest.raises(ValueError, match="n_train must be an integer; got 'many'"):  # the one wording (params)
         settings("02_synthetic_overlap", "quick", n_train="many")
     with pytest.raises(ValueError, match="must be an integer"):
         settings("02_synthetic_overlap", "quick", n_train=2.5)

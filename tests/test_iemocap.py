@@ -73,6 +73,20 @@ def test_malformed_files_give_one_clear_error(tmp_path):
         iemocap.load(_write(tmp_path / "d.pkl", tuple(obj)))
 
 
+@pytest.mark.parametrize("case, edit, match", [
+    ("fractional label", lambda o: o[2]["Ses01F_a"].__setitem__(0, 2.5), "label 2.5 is not a class index"),
+    ("nan label", lambda o: o[2]["Ses01F_a"].__setitem__(0, float("nan")), "label nan is not a class index"),
+    ("dialogue twice in trainVid", lambda o: o.__setitem__(7, ["Ses01F_a", "Ses01M_b", "Ses01F_a"]),
+     r"trainVid lists dialogue\(s\) \['Ses01F_a'\] more than once"),
+])
+def test_careless_pickles_are_one_clear_error(tmp_path, case, edit, match):
+    """Before: a label 2.5 was truncated to 2, a dialogue listed twice counted its utterances twice."""
+    obj = list(_tiny_tuple(np.random.default_rng(3)))
+    edit(obj)
+    with pytest.raises(ValueError, match=match):
+        iemocap.load(_write(tmp_path / "careless.pkl", tuple(obj)))
+
+
 def test_missing_file_says_where_to_get_it(tmp_path, monkeypatch):
     monkeypatch.delenv(iemocap.ENV_VAR, raising=False)
     with pytest.raises(FileNotFoundError, match="no IEMOCAP feature file given.*sail.usc.edu.*MMTHEORY_IEMOCAP"):

@@ -4,6 +4,7 @@ command line works outside the checkout (issue 17, item 5)."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -30,8 +31,13 @@ def test_declared_python_and_build_requirements_match_the_code():
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
+    # From a copy of what the wheel is made of, so setuptools' build/ and *.egg-info never land in the checkout.
+    src = tmp_path_factory.mktemp("src")
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy(ROOT / name, src / name)
+    shutil.copytree(ROOT / "mmtheory", src / "mmtheory", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     # Build isolation: pip makes a throw-away environment with the declared build requirements only.
-    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "-w", str(out), "-q",
+    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", str(src), "--no-deps", "-w", str(out), "-q",
                            "--disable-pip-version-check"], capture_output=True, text=True, timeout=600)
     if proc.returncode != 0 and "No matching distribution found for setuptools" in proc.stderr:
         pytest.skip("no package registry reachable for the isolated build's setuptools")

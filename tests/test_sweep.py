@@ -11,11 +11,13 @@ import time
 from pathlib import Path
 
 import dask
+import distributed  # noqa: F401  (its config defaults loaded before any dask.config.set block below)
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
+from mmtheory import runs as runs_module
 from mmtheory import sweep
 from mmtheory.data import arrays
 
@@ -60,7 +62,7 @@ def test_toml_spec_expands_crossing_the_axes(tmp_path, monkeypatch):
     # a number written as 1 or 1.0 is one run; other code (a changed default, a fixed bug) is a new run
     assert sweep.run_id("modality_sweep", {**s, "epochs": 2.0}, "fp") == sweep.run_id("modality_sweep", {**s, "epochs": 2}, "fp")
     before = sweep.run_id("modality_sweep", s, "fp")
-    monkeypatch.setattr(sweep, "_CODE_DIGEST", "0" * 16)
+    monkeypatch.setattr(runs_module, "_CODE_DIGEST", "0" * 16)
     assert sweep.run_id("modality_sweep", s, "fp") != before
 
 
@@ -123,6 +125,12 @@ def test_npz_views_round_trip_and_default_split(tmp_path):
     ({"train_mask": np.ones(120, dtype=bool)}, None, "both training"),
     ({"train_mask": np.ones(120)}, None, "must be boolean"),
     ({"a": None, "b": None}, None, "holds no modality array"),
+    # careless input (issue 20): before, a ZeroDivisionError at run time, a 16 TB allocation, and "NaN or
+    # infinite values" the file does not have
+    ({"a": np.zeros((120, 0))}, None, "modality 'a' .* has no column"),
+    ({"labels": np.full(120, 10**12)}, None, "go up to 1000000000000 with only 120 rows"),
+    ({"labels": np.full(120, 1e30)}, None, "must be class indices 0..K-1"),
+    ({"a": np.full((120, 4), 1e300)}, None, "beyond float32's range .* in 120 row"),
 ])
 def test_npz_errors_say_what_is_wrong(tmp_path, overrides, keep, match):
     path = _npz(tmp_path / "d.npz", **overrides)
@@ -161,7 +169,7 @@ def test_grid_skips_finished_runs_resumes_interrupted_ones_and_changed_settings_
             raise KeyboardInterrupt
         return real[0](settings, data, work)
 
-    monkeypatch.setitem(sweep.EXPERIMENTS, "modality_sweep", (crash_third, real[1], real[2]))
+    monkeypatch.setitem(sweep.EXPERIMENTS, "modality_sweep", (crash_third, *real[1:]))
     out = tmp_path / "runs"
     with pytest.raises(KeyboardInterrupt):
         sweep.run_grid(_sweep_spec(npz, out), log=None)
@@ -194,7 +202,7 @@ def test_failed_runs_are_reported_and_retried_on_the_next_call(tmp_path, monkeyp
         raise FloatingPointError("boom")
 
     npz = _npz(tmp_path / "d.npz")
-    monkeypatch.setitem(sweep.EXPERIMENTS, "modality_sweep", (fail, real[1], real[2]))
+    monkeypatch.setitem(sweep.EXPERIMENTS, "modality_sweep", (fail, *real[1:]))
     with pytest.raises(RuntimeError, match="4 of 4 runs failed.*FloatingPointError: boom.*run the grid again"):
         sweep.run_grid(_sweep_spec(npz, tmp_path / "r"), log=None)
     monkeypatch.setitem(sweep.EXPERIMENTS, "modality_sweep", real)
@@ -304,3 +312,272 @@ def test_cli_sweep_runs_a_grid_and_refuses_two_schedulers(tmp_path, capsys):
     assert "not both" in capsys.readouterr().err
     assert main(["sweep", str(tmp_path / "none.toml")]) == 2
     assert "no such grid file" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------- careless and hostile grids
+# Every case: one clear error, and nothing written anywhere under the test's folder (checked before/after).
+
+import socket  # noqa: E402
+import sys  # noqa: E402
+import zipfile  # noqa: E402
+
+from mmtheory import parallel  # noqa: E402
+
+
+def _tree(root: Path) -> dict:
+    """Every path under ``root`` with its size and modification time (files) -- what a refusal must not change."""
+    return {str(p.relative_to(root)): (p.stat().st_size if p.is_file() else -1, p.stat().st_mtime_ns)
+            for p in sorted(root.rglob("*"))}
+
+
+def _grid(tmp_path: Path, **over) -> dict:
+    """A valid modality_sweep grid in ``tmp_path`` (data ``d.npz``, out ``tmp_path/runs``), with overrides."""
+    if not (tmp_path / "d.npz").exists():
+        _npz(tmp_path / "d.npz")
+    spec = {"experiment": "modality_sweep", "name": "g", "out": str(tmp_path / "runs"),
+            "data": {"npz": str(tmp_path / "d.npz")},
+            "fixed": {"epochs": 1, "hidden": 4, "refit_epochs": 0}, "axes": {"set": ["a", "a+b"]}}
+    for k, v in over.items():
+        if k in ("fixed", "axes", "data"):
+            spec[k] = {**spec[k], **v}
+        else:
+            spec[k] = v
+    return spec
+
+
+class _Silent:
+    """A local TCP server that accepts connections and never answers (or answers ``banner``)."""
+
+    def __init__(self, banner: bytes = b""):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.address = "tcp://127.0.0.1:%d" % self.sock.getsockname()[1]
+        self.banner, self.conns, self.stop = banner, [], threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        self.sock.settimeout(0.1)
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            self.conns.append(conn)
+            if self.banner:
+                conn.sendall(self.banner)
+
+    def close(self):
+        self.stop.set()
+        self.thread.join()
+        for c in self.conns:
+            c.close()
+        self.sock.close()
+
+
+def _closed_port() -> str:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return f"tcp://127.0.0.1:{port}"
+
+
+def _fake_huge_npz(path: Path) -> Path:
+    """An .npz whose 'a' header declares 10^12 x 1000 float64 (no data behind it)."""
+    import io
+
+    head = io.BytesIO()
+    np.lib.format.write_array_header_2_0(head, {"descr": "<f8", "fortran_order": False, "shape": (10**12, 1000)})
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("a.npy", head.getvalue())
+        lab = io.BytesIO()
+        np.save(lab, np.zeros(3, dtype=np.int64))
+        zf.writestr("labels.npy", lab.getvalue())
+    return path
+
+
+def _bomb_npz(path: Path) -> Path:
+    """1.5 MB-class compressed archive that loads as 128 MB."""
+    np.savez_compressed(path, a=np.zeros((16_000, 1000)), labels=np.zeros(16_000, dtype=np.int64))
+    return path
+
+
+# case -> (keyword arguments of run_grid, or a callable making them from tmp_path; the expected message)
+GRID_CASES = {
+    # hangs
+    "silent scheduler": (lambda t: dict(spec=_grid(t), scheduler="SILENT", connect_timeout=0.5),
+                         "sent no Dask handshake within 0.5 s"),
+    "scheduler answering as another service": (lambda t: dict(spec=_grid(t), scheduler="BANNER", connect_timeout=2),
+                                               "not as a Dask scheduler"),
+    "nothing listens": (lambda t: dict(spec=_grid(t), scheduler=_closed_port(), connect_timeout=2), "cannot reach"),
+    "scheduler is not an address": (lambda t: dict(spec=_grid(t), scheduler="tcp://host-without-port"),
+                                    "is not an address"),
+    # writes where it should not
+    "out is the root": (lambda t: dict(spec=_grid(t, out="/")), "root or home folder"),
+    "out holds someone's results.csv": (lambda t: dict(spec=_grid(t, out=str(t / "precious"))),
+                                        "files that no grid wrote"),
+    "out is another grid's": (lambda t: dict(spec=_grid(t, out=str(t / "other"))), "runs of another grid"),
+    "out outside the grid file's folder": (lambda t: dict(spec=t / "sub" / "far.toml"), "outside the grid file's folder"),
+    "cremad without its cache (absolute out)": (
+        lambda t: dict(spec={"experiment": "cremad", "out": str(t / "abs-runs"), "data": {"cache": str(t / "nocache")},
+                             "axes": {"method": ["baseline", "ogm-ge"]}}), "no CREMA-D cache"),
+    # a grid file runs code
+    "this:nothing": (lambda t: dict(spec=_grid(t, experiment="this:nothing")), "standard library"),
+    "os:system": (lambda t: dict(spec=_grid(t, experiment="os:system")), "standard library"),
+    "builtins:eval": (lambda t: dict(spec=_grid(t, experiment="builtins:eval")), "standard library"),
+    "not a module name": (lambda t: dict(spec=_grid(t, experiment="a b:c")), "unknown experiment"),
+    # no limits
+    "a million runs": (lambda t: dict(spec=_grid(t, axes={"seed": list(range(1000)), "init_seed": list(range(1000))})),
+                       "2,000,000 runs, more than max_runs=10,000"),
+    "zip bomb": (lambda t: dict(spec=_grid(t, data={"npz": str(_bomb_npz(t / "bomb.npz"))}), max_data_bytes=2**20),
+                 "more than the budget"),
+    "declared 10^12 x 1000": (lambda t: dict(spec=_grid(t, data={"npz": str(_fake_huge_npz(t / "huge.npz"))})),
+                              "more than the budget"),
+    # late and coerced validation
+    "epochs = 'two'": (lambda t: dict(spec=_grid(t, fixed={"epochs": "two"})), "epochs must be an integer >= 1; got 'two'"),
+    "epochs = 2.5": (lambda t: dict(spec=_grid(t, fixed={"epochs": 2.5})), "epochs must be an integer >= 1; got 2.5"),
+    "unknown modality": (lambda t: dict(spec=_grid(t, axes={"set": ["a", "a+c"]})), "unknown modalities \\['c'\\]"),
+    "modality twice": (lambda t: dict(spec=_grid(t, axes={"set": ["a+a"]})), "a modality twice"),
+    "ratio 0": (lambda t: dict(spec=_grid(t, axes={"ratio": [0]})), "ratio must be a finite number > 0 and <= 1; got 0"),
+    "ratio -1": (lambda t: dict(spec=_grid(t, axes={"ratio": [-1.0]})), "ratio must be .*; got -1.0"),
+    "ratio nan": (lambda t: dict(spec=_grid(t, axes={"ratio": [float("nan")]})), "ratio must be .*; got nan"),
+    "ratio inf": (lambda t: dict(spec=_grid(t, axes={"ratio": [float("inf")]})), "ratio must be .*; got inf"),
+    "ratio '0.5' beside 0.5": (lambda t: dict(spec=_grid(t, axes={"ratio": [0.5, "0.5"]})), "got '0.5'"),
+    "seed 1.5": (lambda t: dict(spec=_grid(t, axes={"seed": [1, 1.5, 1.9]})), "seed must be an integer >= 0; got 1.5"),
+    "seed true": (lambda t: dict(spec=_grid(t, axes={"seed": [True]})), "seed must be an integer >= 0; got True"),
+    "ratio 1 and 1.0": (lambda t: dict(spec=_grid(t, axes={"ratio": [1, 1.0]})), "repeats a value"),
+    "unknown stand-in method": (lambda t: dict(spec={"experiment": "standin", "out": str(t / "runs"),
+                                                     "axes": {"method": ["ogm", "nope"]}}), "method must be one of"),
+    "alpha nan": (lambda t: dict(spec={"experiment": "standin", "out": str(t / "runs"),
+                                       "fixed": {"alpha": float("nan")}, "axes": {"method": ["ogm"]}}),
+                  "alpha must be a finite number >= 0; got nan"),
+    "experiment = 3": (lambda t: dict(spec=_grid(t, experiment=3)), "experiment must be one of .* got 3"),
+    "workers 0": (lambda t: dict(spec=_grid(t), scheduler="local", workers=0), "workers must be an integer >= 1; got 0"),
+    "local:0": (lambda t: dict(spec=_grid(t), scheduler="local:0"), "must be an integer >= 1; got 0"),
+    "retries -5": (lambda t: dict(spec=_grid(t), retries=-5), "retries must be an integer >= 0; got -5"),
+    "name with a slash": (lambda t: dict(spec=_grid(t, name="../x")), "name must be"),
+    "undecodable grid file": (lambda t: dict(spec=t / "binary.toml"), "cannot read the grid file"),
+}
+
+
+def _prepare_case(tmp_path: Path, case: str):
+    (tmp_path / "precious").mkdir()
+    (tmp_path / "precious" / "results.csv").write_text("mine\n")
+    other = _grid(tmp_path, name="other", out=str(tmp_path / "other"))
+    (tmp_path / "other").mkdir()
+    runs_module.write_json(tmp_path / "other" / runs_module.GRID_MARK, sweep.parse_spec(other).identity)
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "far.toml").write_text('experiment = "modality_sweep"\nout = "../elsewhere"\n[data]\n'
+                                               'npz = "../d.npz"\n[axes]\nset = ["a"]\n')
+    (tmp_path / "binary.toml").write_bytes(b"\xff\xfe\x00experiment")
+
+
+@pytest.mark.parametrize("case", list(GRID_CASES))
+def test_careless_grid_is_one_clear_error_and_writes_nothing(tmp_path, case, monkeypatch):
+    make, message = GRID_CASES[case]
+    _npz(tmp_path / "d.npz")
+    _prepare_case(tmp_path, case)
+    kwargs = make(tmp_path)
+    servers = []
+    if kwargs.get("scheduler") in ("SILENT", "BANNER"):
+        servers.append(_Silent(b"SSH-2.0-OpenSSH_9.6\r\n" if kwargs["scheduler"] == "BANNER" else b""))
+        kwargs["scheduler"] = servers[0].address
+    imported_before = set(sys.modules)
+    before = _tree(tmp_path)
+    t0 = time.monotonic()
+    try:
+        with pytest.raises((ValueError, RuntimeError, FileNotFoundError), match=message):
+            sweep.run_grid(log=None, **kwargs)
+    finally:
+        for s in servers:
+            s.close()
+    assert time.monotonic() - t0 < 30, "a refusal must come quickly"
+    assert _tree(tmp_path) == before, "a refused grid wrote something"
+    assert "this" not in set(sys.modules) - imported_before  # the Zen of Python was not printed
+    assert (tmp_path / "precious" / "results.csv").read_text() == "mine\n"
+
+
+def test_refusals_have_their_explicit_overrides(tmp_path):
+    """out outside the grid file's folder with out_anywhere; more runs with max_runs; the same grid's folder."""
+    _npz(tmp_path / "d.npz")
+    _prepare_case(tmp_path, "")
+    table = sweep.run_grid(tmp_path / "sub" / "far.toml", out_anywhere=True, log=None,
+                           **{"max_runs": 1})
+    assert len(table) == 1 and (tmp_path / "elsewhere" / runs_module.GRID_MARK).is_file()
+    with pytest.raises(ValueError, match="max_runs=1"):
+        sweep.run_grid(_grid(tmp_path), max_runs=1, log=None)
+    assert len(sweep.run_grid(_grid(tmp_path), log=None)) == 2
+    # the same grid again (the folder is its own), then a corrupt result file: one error naming it
+    assert len(sweep.run_grid(_grid(tmp_path), log=None)) == 2
+    rid = sweep.run_grid(_grid(tmp_path), log=None)["run_id"][0]
+    (tmp_path / "runs" / rid / "result.json").write_text("{half")
+    with pytest.raises(ValueError, match=f"{rid}/result.json is not valid JSON"):
+        sweep.run_grid(_grid(tmp_path), log=None)
+
+
+def test_the_same_grid_running_twice_is_refused_by_its_lock(tmp_path):
+    spec = _grid(tmp_path)
+    out = tmp_path / "runs"
+    runs_module.claim_folder(out, sweep.parse_spec(spec).identity)
+    with runs_module.grid_lock(out, "g"):
+        before = _tree(tmp_path)
+        with pytest.raises(RuntimeError, match="already running in .*pid %d" % os.getpid()):
+            sweep.run_grid(spec, log=None)
+        assert _tree(tmp_path) == before
+    assert len(sweep.run_grid(spec, log=None)) == 2  # the lock is released with the first run
+
+
+def test_custom_experiment_ids_cover_its_source_and_data_files(tmp_path, monkeypatch):
+    (tmp_path / "mygridexp.py").write_text("def f(settings, data, work):\n    return {'x': 1.0}\n")
+    (tmp_path / "table.txt").write_text("1 2 3\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    spec = {"experiment": "mygridexp:f", "out": str(tmp_path / "runs"), "data": {"table": str(tmp_path / "table.txt")},
+            "axes": {"k": [1, 2]}}
+    first = set(sweep.run_grid(spec, log=None)["run_id"])
+    assert set(sweep.run_grid(spec, log=None)["run_id"]) == first  # unchanged: reused
+    (tmp_path / "table.txt").write_text("1 2 4\n")
+    second = set(sweep.run_grid(spec, log=None)["run_id"])
+    assert second.isdisjoint(first)  # changed data file: new runs
+    (tmp_path / "mygridexp.py").write_text("def f(settings, data, work):\n    return {'x': 2.0}\n")
+    assert set(sweep.run_grid(spec, log=None)["run_id"]).isdisjoint(first | second)  # changed code: new runs
+
+
+def test_code_digest_covers_the_dependency_pins(monkeypatch):
+    before = runs_module.code_digest()
+    monkeypatch.setattr(runs_module, "_CODE_DIGEST", None)
+    monkeypatch.setattr(runs_module, "_pins", lambda: {"torch": "0.0-other"})
+    assert runs_module.code_digest() != before
+    monkeypatch.setattr(runs_module, "_CODE_DIGEST", None)
+    root = Path(runs_module.__file__).resolve().parents[1]
+    assert (root / "constraints.txt").is_file()  # a checkout: the pins file is part of the digest
+
+
+def test_a_cluster_without_workers_is_an_error_not_a_wait(tmp_path):
+    from distributed import LocalCluster
+
+    spec = _grid(tmp_path)
+    with LocalCluster(n_workers=0, processes=False, dashboard_address=":0") as cluster:
+        before = _tree(tmp_path)
+        t0 = time.monotonic()
+        with pytest.raises(RuntimeError, match="no worker for 1 s"):
+            sweep.run_grid(spec, scheduler=cluster.scheduler_address, worker_timeout=1, log=None)
+        assert time.monotonic() - t0 < 30
+        assert _tree(tmp_path) == before and not (tmp_path / "runs").exists()
+
+
+def test_probe_accepts_a_real_scheduler():
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=0, processes=False, dashboard_address=":0") as cluster:
+        parallel.probe_scheduler(cluster.scheduler_address, 5)
+
+
+def test_cli_refuses_workers_0_and_negative_retries(tmp_path, capsys):
+    from mmtheory.cli import main
+
+    for argv, message in ((["--workers", "0"], "must be an integer >= 1"), (["--retries", "-5"], "must be an integer >= 0")):
+        with pytest.raises(SystemExit):
+            main(["sweep", str(tmp_path / "g.toml"), *argv])
+        assert message in capsys.readouterr().err

@@ -18,6 +18,7 @@ if __name__ == "__main__":
     parser.add_argument("grid")
     parser.add_argument("--jobs", type=int, default=4)
     parser.add_argument("--out", default=None, help="run folders (shared filesystem)")
+    parser.add_argument("--out-anywhere", action="store_true", help="allow --out outside the grid file's folder")
     args = parser.parse_args()
     cluster = SLURMCluster(
         queue="cpu",                # your partition
@@ -31,5 +32,5 @@ if __name__ == "__main__":
     cluster.scale(jobs=args.jobs)   # or cluster.adapt(minimum_jobs=1, maximum_jobs=args.jobs)
     with Client(cluster) as client:
         print("dashboard:", client.dashboard_link)
-        table = run_grid(args.grid, out=args.out, scheduler=client)
+        table = run_grid(args.grid, out=args.out, scheduler=client, out_anywhere=args.out_anywhere)
     print(table.to_string(index=False))

@@ -15,7 +15,6 @@ The file is opened with ``allow_pickle=False``: arrays of Python objects are ref
 
 from __future__ import annotations
 
-import hashlib
 import os
 import zipfile
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from typing import Sequence
 
 import numpy as np
 
+from mmtheory._digest import file_digest  # noqa: F401  (re-exported)
 from mmtheory.seeding import numpy_rng
 
 LABELS, TRAIN_MASK = "labels", "train_mask"
@@ -68,17 +68,36 @@ def holdout_mask(n: int, test_fraction: float = 0.2, seed: int = 0) -> np.ndarra
     return mask
 
 
-def file_digest(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    """SHA-256 of a file's bytes (hex), read in chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            h.update(block)
-    return h.hexdigest()
+def npz_nbytes(path: str | os.PathLike) -> int:
+    """Uncompressed size in bytes of every array in an ``.npz``, read from the array headers only.
+
+    A compressed archive of 1.5 MB can hold gigabytes of zeros: this is what loading it would take.
+
+    Raises
+    ------
+    ValueError
+        Not a readable ``.npz``.
+    """
+    total = 0
+    try:
+        with zipfile.ZipFile(path) as zf:
+            for info in zf.infolist():
+                if not info.filename.endswith(".npy"):
+                    continue
+                with zf.open(info) as fh:
+                    version = np.lib.format.read_magic(fh)
+                    if version == (1, 0):
+                        shape, _, dtype = np.lib.format.read_array_header_1_0(fh)
+                    else:
+                        shape, _, dtype = np.lib.format.read_array_header_2_0(fh)
+                total += int(np.prod(shape, dtype=object)) * dtype.itemsize
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
+        raise ValueError(f"{path} is not a readable .npz file ({exc}); write it with numpy.savez.") from None
+    return total
 
 
 def load_npz(path: str | os.PathLike, modalities: Sequence[str] | None = None, *, test_fraction: float = 0.2,
-             split_seed: int = 0) -> ArrayViews:
+             split_seed: int = 0, max_bytes: int | None = None) -> ArrayViews:
     """Read views, labels and a split from an ``.npz``; one clear error per problem.
 
     Parameters
@@ -89,6 +108,9 @@ def load_npz(path: str | os.PathLike, modalities: Sequence[str] | None = None, *
         Which modality arrays to keep (default: every array but ``labels``/``train_mask``, in file order).
     test_fraction, split_seed : float, int
         The held-out split used when the file has no ``train_mask``.
+    max_bytes : int, optional
+        Refuse an archive whose arrays take more bytes than this, uncompressed (checked from the
+        headers, before anything is loaded).
 
     Returns
     -------
@@ -99,7 +121,8 @@ def load_npz(path: str | os.PathLike, modalities: Sequence[str] | None = None, *
     FileNotFoundError
         No such file.
     ValueError
-        Not an ``.npz``; ``labels`` missing; a requested modality missing; no modality; a modality not
+        Not an ``.npz``; larger than ``max_bytes``; ``labels`` missing; a modality with no column;
+        values beyond float32's range; class indices larger than the row count; a requested modality missing; no modality; a modality not
         2-D or not numeric; rows that disagree with ``labels``; NaN or infinity; labels that are not
         non-negative integers; a ``train_mask`` that is not boolean of shape ``(n,)`` or leaves no
         training or no test row.
@@ -108,6 +131,12 @@ def load_npz(path: str | os.PathLike, modalities: Sequence[str] | None = None, *
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file; give the path of an .npz with one array per modality and "
                                 f"'{LABELS}' (np.savez(path, text=X1, audio=X2, {LABELS}=y)).")
+    if max_bytes is not None and zipfile.is_zipfile(path):
+        nbytes = npz_nbytes(path)
+        if nbytes > max_bytes:
+            raise ValueError(f"{path} holds {nbytes / 2**30:.3g} GiB of arrays once uncompressed, more than the "
+                             f"budget of {max_bytes / 2**30:.3g} GiB; nothing was loaded (raise the budget if this "
+                             "is intended).")
     try:
         npz = np.load(path, allow_pickle=False)
     except (ValueError, OSError, zipfile.BadZipFile) as exc:
@@ -151,13 +180,26 @@ def load_npz(path: str | os.PathLike, modalities: Sequence[str] | None = None, *
                              "(flatten or pool it first).")
         if v.dtype.kind not in "biuf":
             raise ValueError(f"modality '{k}' in {path} must be numeric; got dtype {v.dtype}.")
+        if v.shape[1] == 0:
+            raise ValueError(f"modality '{k}' in {path} has no column (shape {v.shape}); give it at least one "
+                             "feature or leave it out.")
         finite = np.isfinite(v)
         if not finite.all():
             bad = np.flatnonzero(~finite.all(axis=1))
             raise ValueError(f"modality '{k}' in {path} has NaN or infinite values in {len(bad)} row(s) (first: "
                              f"{bad[:5].tolist()}); impute them or drop those rows from every array.")
-        views[k] = v.astype(np.float32, copy=False)
+        with np.errstate(over="ignore"):
+            v32 = v.astype(np.float32, copy=False)
+        if not np.isfinite(v32).all():
+            bad = np.flatnonzero(~np.isfinite(v32).all(axis=1))
+            raise ValueError(f"modality '{k}' in {path} has values beyond float32's range (|x| > "
+                             f"{np.finfo(np.float32).max:.3g}) in {len(bad)} row(s) (first: {bad[:5].tolist()}); "
+                             "rescale it (training runs in float32).")
+        views[k] = v32
     if labels.dtype.kind == "f":
+        if np.any(np.abs(labels[np.isfinite(labels)]) >= 2.0**62):
+            raise ValueError(f"'{LABELS}' in {path} must be class indices 0..K-1; got values up to "
+                             f"{np.nanmax(np.abs(labels)):.3g}.")
         if not np.all(np.isfinite(labels)):
             raise ValueError(f"'{LABELS}' in {path} has NaN or infinite values; every row needs a class index.")
         if not np.all(labels == np.round(labels)):
@@ -167,6 +209,9 @@ def load_npz(path: str | os.PathLike, modalities: Sequence[str] | None = None, *
     labels = labels.astype(np.int64)
     if n and labels.min() < 0:
         raise ValueError(f"'{LABELS}' in {path} must be >= 0 (class indices); got minimum {labels.min()}.")
+    if n and labels.max() >= n:
+        raise ValueError(f"'{LABELS}' in {path} go up to {labels.max()} with only {n} rows; class indices must be "
+                         "0..K-1 with K classes (renumber them, e.g. np.unique(y, return_inverse=True)[1]).")
     if TRAIN_MASK in arrays:
         mask = arrays[TRAIN_MASK]
         if mask.dtype != bool or mask.shape != (n,):

@@ -459,6 +459,12 @@ def _from_pickle(path: Path) -> MultimodalDataset:
     for name, d in (("videoLabels", labels), ("videoText", text), ("videoAudio", audio), ("videoVisual", visual)):
         if not isinstance(d, dict):
             raise ValueError(f"{path}: {name} must be a dict keyed by dialogue id; got {type(d).__name__}.")
+    for part, ids in (("trainVid", train_vid), ("testVid", test_vid)):
+        ids = list(ids)
+        twice = sorted({str(v) for v in ids if ids.count(v) > 1})
+        if twice:
+            raise ValueError(f"{path}: {part} lists dialogue(s) {twice[:5]} more than once; each dialogue must be "
+                             "listed once (its utterances would count twice).")
     train_vid, test_vid = sorted(train_vid), sorted(test_vid)
     overlap = set(train_vid) & set(test_vid)
     if overlap:
@@ -478,7 +484,7 @@ def _from_pickle(path: Path) -> MultimodalDataset:
                     raise ValueError(f"{path}: dialogue {vid!r}: {m} features have shape {arr.shape}; "
                                      f"expected ({n_utt}, d), one row per utterance.")
                 rows[m].append(arr)
-            y.extend(int(v) for v in labels[vid])
+            y.extend(_class_index(v, path, vid) for v in labels[vid])
             split.extend([part] * n_utt)
             dialogue.extend([str(vid)] * n_utt)
     if not y:
@@ -490,6 +496,18 @@ def _from_pickle(path: Path) -> MultimodalDataset:
     n = len(y)
     return MultimodalDataset(views, np.asarray(y, dtype=np.int64), np.asarray(split), np.asarray(dialogue),
                              np.zeros(n, dtype=bool), f"IEMOCAP {path.name}")
+
+
+def _class_index(value, path: Path, where) -> int:
+    """A label as an int class index; a fractional, non-finite or non-numeric label is one error (never truncated)."""
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{path}: {where}: label {value!r} is not a class index (an integer).") from None
+    if not np.isfinite(f) or f != int(f) or isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{path}: {where}: label {value!r} is not a class index (an integer); labels are never "
+                         "truncated.")
+    return int(f)
 
 
 def _from_npz(path: Path) -> MultimodalDataset:
@@ -506,7 +524,8 @@ def _from_npz(path: Path) -> MultimodalDataset:
         views = {k: np.asarray(npz[k], dtype=np.float32) for k in sorted(keys - {"labels", "split", "dialogue"})}
         if not views:
             raise ValueError(f"{path}: no modality arrays (anything besides labels, split, dialogue).")
-        labels = np.asarray(npz["labels"]).astype(np.int64)
+        labels = np.asarray([_class_index(v, path, "labels") for v in np.asarray(npz["labels"]).ravel()],
+                            dtype=np.int64)
         split = np.asarray(npz["split"]).astype(str)
         dialogue = np.asarray(npz["dialogue"]).astype(str) if "dialogue" in keys else np.arange(len(labels)).astype(str)
     return MultimodalDataset(views, labels, split, dialogue, np.zeros(len(labels), dtype=bool), f"features {path.name}")

@@ -12,6 +12,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from mmtheory import params as P
+from mmtheory._digest import params_digest
 from mmtheory._io import atomic_write_json
 from mmtheory._validation import check_positive_int
 from mmtheory.data import cremad
@@ -64,17 +66,19 @@ def default_runs_dir(profile: str, results_dir: str | os.PathLike | None = None,
     re-run with other settings (``-p seed 3``) trains in its own folder instead of being refused by the
     runs of the defaults; the same settings find and reuse their runs. ``results/*/runs/`` is git-ignored.
     """
-    import hashlib
-
     from mmtheory.claims import resolve_results_dir
 
-    tag = hashlib.sha256(json.dumps(params or {}, sort_keys=True, default=str).encode()).hexdigest()[:10]
+    tag = params_digest(params or {}, 10)
     return resolve_results_dir(results_dir).resolve() / profile / "runs" / f"cremad-{tag}"
 
 
-def run_settings(cache: CremadCache, modalities: Sequence[str] = ("audio", "visual"), fusion: str = "concat",
-                 width: int = 64, head_init: str = "xavier", batch_size: int = 64,
-                 split: str = "official") -> tuple[dict, np.ndarray, np.ndarray]:
+_D = P.defaults(P.CREMAD)  # the recipe's defaults, declared once in mmtheory.params
+_MODALITIES = tuple(_D["modalities"].split("+"))
+
+
+def run_settings(cache: CremadCache, modalities: Sequence[str] = _MODALITIES, fusion: str = _D["fusion"],
+                 width: int = _D["width"], head_init: str = _D["head_init"], batch_size: int = _D["batch_size"],
+                 split: str = _D["split"]) -> tuple[dict, np.ndarray, np.ndarray]:
     """Every setting of a CREMA-D run outside :class:`TrainConfig`, and the split's cache indices.
 
     Returns
@@ -111,10 +115,27 @@ def build_model(modalities: Sequence[str] = ("audio", "visual"), fusion: str = "
     return LateFusionClassifier({m: enc[m](width) for m in modalities}, n_classes, "concat", head_init=head_init)
 
 
-def train_cremad(cache: str | os.PathLike, out: str | os.PathLike, cfg: TrainConfig, *, modalities=("audio", "visual"),
-                 fusion: str = "concat", width: int = 64, batch_size: int = 64, split: str = "official",
-                 device: str = "auto", preload: bool = False, resume: bool = False,
-                 head_init: str = "xavier", dist=None) -> TrainResult:
+def config_from_settings(settings: dict) -> tuple[TrainConfig, dict]:
+    """A :class:`TrainConfig` and :func:`train_cremad`'s keywords from flat settings (names of
+    :data:`mmtheory.params.CREMAD`, whose defaults fill what is left out); each value is checked there."""
+    unknown = sorted(set(settings) - set(P.CREMAD))
+    if unknown:
+        raise ValueError(f"unknown CREMA-D setting(s) {unknown}; the settings are {sorted(P.CREMAD)}.")
+    s = {**P.defaults(P.CREMAD), **{k: P.check(P.CREMAD[k], v) for k, v in settings.items()}}
+    ogm = {"variant": s["variant"], "start_epoch": s["modulation_start"], "end_epoch": s["modulation_end"],
+           "params": s["params"], "noise_on": s["noise_on"]}
+    cfg = TrainConfig(method=s["method"], epochs=s["epochs"], optimizer=s["optimizer"], lr=s["lr"],
+                      lr_step=s["lr_step"], lr_gamma=s["lr_gamma"], alpha=s["alpha"], ogm=ogm, seed=s["seed"])
+    kwargs = dict(modalities=tuple(s["modalities"].split("+")), fusion=s["fusion"], width=s["width"],
+                  batch_size=s["batch_size"], split=s["split"], device=s["device"], preload=s["preload"],
+                  head_init=s["head_init"])
+    return cfg, kwargs
+
+
+def train_cremad(cache: str | os.PathLike, out: str | os.PathLike, cfg: TrainConfig, *, modalities=_MODALITIES,
+                 fusion: str = _D["fusion"], width: int = _D["width"], batch_size: int = _D["batch_size"],
+                 split: str = _D["split"], device: str = _D["device"], preload: bool = _D["preload"],
+                 resume: bool = False, head_init: str = _D["head_init"], dist=None) -> TrainResult:
     """Train one model on a prepared cache; writes checkpoint, history and summary into ``out``.
 
     Every setting (``cfg`` and :func:`run_settings`: model, batch size, split, cache identity) is

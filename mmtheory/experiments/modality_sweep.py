@@ -227,7 +227,7 @@ def modality_sweeps(calls: Mapping[str, Mapping], scheduler=None) -> dict[str, p
     calls : dict of name -> keyword arguments of :func:`modality_sweep`
     scheduler : None, "local:N", a Dask scheduler address or a ``distributed.Client``
         ``None``: the calls run here, one after another. Otherwise each call is one task on Dask
-        (:func:`mmtheory.sweep.map_runs`, one torch thread per task as in a chapter); a call's result
+        (:func:`mmtheory.parallel.map_runs`, one torch thread per task as in a chapter); a call's result
         does not depend on where it runs.
 
     Returns
@@ -238,7 +238,7 @@ def modality_sweeps(calls: Mapping[str, Mapping], scheduler=None) -> dict[str, p
     names = list(calls)
     if scheduler is None:
         return {n: modality_sweep(**calls[n]) for n in names}
-    from mmtheory.sweep import map_runs
+    from mmtheory.parallel import map_runs
 
     frames = map_runs(modality_sweep, [dict(calls[n]) for n in names], scheduler, desc="modality sweeps", log=None)
     return dict(zip(names, frames))

@@ -85,12 +85,12 @@ def run_standin(world: AVStandin | None = None, *, n_train: int = 400, n_test: i
     (default: half of the epochs, the official 50 of 100).
 
     ``scheduler``: ``None`` trains here, one seed after another; otherwise (``"local:N"``, a Dask
-    scheduler address or a ``distributed.Client``, see :func:`mmtheory.sweep.map_runs`) each seed is
+    scheduler address or a ``distributed.Client``, see :func:`mmtheory.parallel.map_runs`) each seed is
     one task. A seed's runs depend on nothing but the seed, so the result is the same frame, row for
     row (a test checks it on a 2-worker cluster).
     """
     if scheduler is not None and len(seeds) > 1:
-        from mmtheory.sweep import map_runs
+        from mmtheory.parallel import map_runs
 
         shared = dict(world=world, n_train=n_train, n_test=n_test, methods=tuple(methods), epochs=epochs, lr=lr,
                       batch_size=batch_size, alpha=alpha, modulation_end=modulation_end, hidden=hidden,

@@ -24,13 +24,16 @@ from torch import nn
 from torch.nn import functional as F
 from mmtheory._progress import tqdm
 
+from mmtheory import params as P
 from mmtheory._io import atomic_open, atomic_write_json, atomic_write_text
 from mmtheory.seeding import derive_seed
 from mmtheory.train import distributed as mmdist
 from mmtheory.train.batched import progress_disabled
 from mmtheory.train.ogm import OGMGE
 
-METHODS = ("baseline", "ogm", "ogm-ge")
+METHODS = P.METHODS
+_RECIPE = P.defaults(P.CREMAD)  # the official CREMA-D recipe, declared in mmtheory.params
+_OWN = (P.Param("momentum", float, 0.9, low=0, high=1, high_open=True), P.Param("weight_decay", float, 1e-4, low=0))
 
 
 class Batches(Protocol):
@@ -82,17 +85,17 @@ class TensorBatches:
 class TrainConfig:
     """Settings of :func:`fit` (defaults: the official CREMA-D recipe)."""
 
-    method: str = "ogm-ge"
-    epochs: int = 100
-    optimizer: str = "sgd"
-    lr: float = 1e-3
+    method: str = _RECIPE["method"]
+    epochs: int = _RECIPE["epochs"]
+    optimizer: str = _RECIPE["optimizer"]
+    lr: float = _RECIPE["lr"]
     momentum: float = 0.9
     weight_decay: float = 1e-4
-    lr_step: int = 70
-    lr_gamma: float = 0.1
-    alpha: float = 0.8
+    lr_step: int = _RECIPE["lr_step"]
+    lr_gamma: float = _RECIPE["lr_gamma"]
+    alpha: float = _RECIPE["alpha"]
     ogm: dict = field(default_factory=dict)  # extra OGMGE keywords: variant, params, noise_on, start/end_epoch
-    seed: int = 0
+    seed: int = _RECIPE["seed"]
     save_best: bool = True  # also keep best.pt, the weights of the best test epoch (the official script's choice)
     amp: bool | None = None  # bf16 autocast; None = on for CUDA
     channels_last: bool | None = None  # None = on for CUDA
@@ -103,22 +106,10 @@ class TrainConfig:
 
     def validate(self) -> "TrainConfig":
         """Check every field; one ``ValueError`` naming the field and the accepted values."""
-        if self.method not in METHODS:
-            raise ValueError(f"method must be one of {METHODS}; got {self.method!r}.")
-        if self.optimizer not in ("sgd", "adam"):
-            raise ValueError(f"optimizer must be 'sgd' or 'adam'; got {self.optimizer!r}.")
-        _int_at_least("epochs", self.epochs, 1, "--epochs")
-        _int_at_least("lr_step", self.lr_step, 1, "--lr-step, the StepLR period in epochs")
-        _int_at_least("seed", self.seed, 0, "--seed")
-        for name, low, high, what in (("lr", 0.0, math.inf, "a positive learning rate"),
-                                      ("lr_gamma", 0.0, math.inf, "a positive StepLR factor (--lr-gamma)")):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not (low < value < high):
-                raise ValueError(f"{name} must be {what}; got {value!r}.")
-        for name, high in (("momentum", 1.0), ("weight_decay", math.inf), ("alpha", math.inf)):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not (0 <= value < high):
-                raise ValueError(f"{name} must be a finite number >= 0{' and < 1' if high == 1 else ''}; got {value!r}.")
+        for name in ("method", "optimizer", "epochs", "lr_step", "seed", "lr", "lr_gamma", "alpha"):
+            P.check(P.CREMAD[name], getattr(self, name))
+        for param in _OWN:
+            P.check(param, getattr(self, param.name))
         for name in ("amp", "channels_last"):
             if getattr(self, name) not in (None, True, False):
                 raise ValueError(f"{name} must be True, False or None (auto); got {getattr(self, name)!r}.")
@@ -129,12 +120,6 @@ class TrainConfig:
         except (TypeError, ValueError) as exc:
             raise ValueError(f"ogm and run settings must be plain JSON values (they are stored with the run): {exc}.") from None
         return self
-
-
-def _int_at_least(name: str, value, low: int, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ValueError(f"{name} ({what}) must be an integer >= {low}; got {value!r}.")
-    return value
 
 
 @dataclass
@@ -343,9 +328,59 @@ def fit(model: nn.Module, train: Batches, test: Batches, cfg: TrainConfig, *, de
     cfg.validate()
     if not (isinstance(accumulate, int) and accumulate >= 1):
         raise ValueError(f"accumulate must be an integer >= 1 (batches per optimizer step); got {accumulate!r}.")
+    run = _prepare(model, cfg, device, dist, accumulate, scaler)    # 1. device, precision, optimizer, OGM, DDP
+    train = mmdist.shard(train, dist)
+    folder = Path(out_dir) if out_dir is not None else None
+    rows, start = _resume(run, folder, resume)                      # 2. the checkpoint, if continuing
+    bar = tqdm(range(start, cfg.epochs), desc=desc, disable=progress_disabled() or not run.writer, initial=start,
+               total=cfg.epochs)
+    for epoch in bar:
+        train_loss = _train_epoch(run, train, epoch)                # 3. one pass: loss, backward, OGM, step
+        lr = run.opt.param_groups[0]["lr"]
+        run.sched.step()
+        row = {"epoch": epoch, "method": cfg.method, "lr": lr, "train_loss": train_loss}
+        row.update(evaluate(model, test, run.device, run.amp, run.channels_last))  # 4. test accuracy
+        rows.append(row)
+        bar.set_postfix(loss=f"{row['train_loss']:.3f}", test_acc=f"{row['test_acc']:.3f}")
+        if folder is not None and run.writer:
+            _write_epoch(run, folder, rows, epoch)                  # 5. checkpoint, best.pt, histories
+    result = TrainResult(pd.DataFrame(rows), _steps(run.ogm), model)
+    if folder is not None and run.writer:
+        atomic_write_json(folder / "summary.json", {**result.summary(), "config": run.config})
+    if run.ddp:
+        mmdist.barrier()  # the other ranks return once rank 0's files are written
+    return result
+
+
+@dataclass
+class _Run:
+    """Everything one :func:`fit` call trains with, made once by :func:`_prepare`."""
+
+    cfg: TrainConfig
+    model: nn.Module
+    net: nn.Module  # the model, or its DistributedDataParallel wrapper
+    params: list
+    opt: torch.optim.Optimizer
+    sched: object
+    gen: torch.Generator
+    ogm: OGMGE | None
+    device: torch.device
+    amp: bool
+    channels_last: bool
+    resolved: dict
+    config: dict
+    dist: object
+    ddp: bool
+    writer: bool
+    exact_mean: bool
+    accumulate: int
+    scaler: object
+
+
+def _prepare(model: nn.Module, cfg: TrainConfig, device, dist, accumulate: int, scaler) -> _Run:
+    """Step 1: resolve device and precision, move the model, build optimizer, scheduler, GE noise generator,
+    OGM and (under DDP) the wrapper -- in this order, which fixes every random draw."""
     ddp = dist is not None and dist.parallel
-    writer = dist is None or dist.is_main
-    exact_mean = accumulate == 1 and not ddp  # the plain loop: mean loss, gradients as they come
     device = torch.device(device) if device is not None else next(model.parameters()).device
     amp = cfg.amp if cfg.amp is not None else device.type == "cuda"
     channels_last = cfg.channels_last if cfg.channels_last is not None else device.type == "cuda"
@@ -364,102 +399,113 @@ def fit(model: nn.Module, train: Batches, test: Batches, cfg: TrainConfig, *, de
     gen = torch.Generator(device=device).manual_seed(derive_seed(cfg.seed, "ge-noise"))  # never the init seed
     ogm = make_ogm(model, cfg, gen)
     net = mmdist.wrap_model(model, dist, device) if ddp else model
-    train = mmdist.shard(train, dist)
-    rows: list[dict] = []
-    start = 0
-    folder = Path(out_dir) if out_dir is not None else None
-    if folder is not None:
-        folder.mkdir(parents=True, exist_ok=True)
-        ckpt = _checkpoint_path(folder)
-        if resume and ckpt.exists():
-            state = load_checkpoint(ckpt, map_location=device)
-            check_same_run(state["config"], cfg, ckpt, done=int(state["epoch"]) + 1, resolved=resolved)
-            model.load_state_dict(state["model"])
-            opt.load_state_dict(state["optimizer"])
-            sched.load_state_dict(state["scheduler"])
-            gen.set_state(state["generator"].cpu())
-            torch.set_rng_state(state["torch_rng"].cpu())
-            if ogm is not None:
-                ogm.load_state_dict(state["ogm"])
-            rows, start = list(state["history"]), int(state["epoch"]) + 1
-        elif resume:
-            raise FileNotFoundError(f"--resume: no checkpoint at {ckpt}; start without --resume.")
-        elif ckpt.exists():
-            raise FileExistsError(f"{ckpt} exists; pass resume=True (--resume) to continue it, or choose a new folder.")
-    bar = tqdm(range(start, cfg.epochs), desc=desc, disable=progress_disabled() or not writer, initial=start,
-               total=cfg.epochs)
-    for epoch in bar:
-        model.train()
-        total, count = 0.0, 0
-        micro, window = 0, 0  # batches and (local) samples since the last optimizer step
-        batches = _with_last(train.epoch(epoch)) if accumulate > 1 else ((b, True) for b in train.epoch(epoch))
-        for (inputs, y), last in batches:
-            inputs, y = _to_device(inputs, device, channels_last), y.to(device)
-            step_now = last or micro + 1 == accumulate
-            if micro == 0:
-                opt.zero_grad(set_to_none=True)
-            with net.no_sync() if ddp and not step_now else nullcontext():
-                with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=amp):
-                    feats, logits = net(inputs)
-                    if exact_mean:
-                        loss = F.cross_entropy(logits.float(), y)
-                    else:  # sum of per-sample losses; DDP averages over ranks, hence * world size
-                        loss = F.cross_entropy(logits.float(), y, reduction="sum") * (dist.world_size if ddp else 1)
-                if not torch.isfinite(loss):
-                    raise FloatingPointError(f"the training loss became {float(loss)} at epoch {epoch}; lower the "
-                                             "learning rate or check the inputs for NaN.")
-                (scaler.scale(loss) if scaler is not None else loss).backward()
-            if ogm is not None:
-                ogm.observe(model.branch_logits({k: v.detach() for k, v in feats.items()}), y)
-            micro, window = micro + 1, window + len(y)
-            if step_now:
-                if scaler is not None:
-                    scaler.unscale_(opt)
-                if not exact_mean:  # gradients of the summed loss -> of the mean over the global step batch
-                    n_step = mmdist.all_reduce_sum([window], device)[0] if ddp else window
-                    for p in params:
-                        if p.grad is not None:
-                            p.grad.div_(n_step)
-                if ogm is not None:
-                    ogm.modulate(epoch)
-                if scaler is not None:
-                    scaler.step(opt)
-                    scaler.update()
-                else:
-                    opt.step()
-                micro, window = 0, 0
-            if exact_mean:
-                total += float(loss.detach()) * len(y)
-            else:
-                total += float(loss.detach()) / (dist.world_size if ddp else 1)
-            count += len(y)
-        if ddp:
-            total, count = mmdist.all_reduce_sum([total, count], device)
-        lr = opt.param_groups[0]["lr"]
-        sched.step()
-        row = {"epoch": epoch, "method": cfg.method, "lr": lr, "train_loss": total / max(count, 1)}
-        row.update(evaluate(model, test, device, amp, channels_last))
-        rows.append(row)
-        bar.set_postfix(loss=f"{row['train_loss']:.3f}", test_acc=f"{row['test_acc']:.3f}")
-        if folder is not None and writer:
-            _save_checkpoint(folder, {"model": model.state_dict(), "optimizer": opt.state_dict(),
-                                      "scheduler": sched.state_dict(), "generator": gen.get_state(),
-                                      "torch_rng": torch.get_rng_state(),
-                                      "ogm": ogm.state_dict() if ogm is not None else {},
-                                      "history": rows, "epoch": epoch, "config": config})
-            if cfg.save_best and row["test_acc"] >= max(r["test_acc"] for r in rows):
-                _save_checkpoint(folder, {"model": model.state_dict(), "epoch": epoch, "test_acc": row["test_acc"]},
-                                 name="best.pt")
-            hist = pd.DataFrame(rows)
-            atomic_write_text(folder / "history.csv", hist.to_csv(index=False))
-            atomic_write_json(folder / "history.json", rows)
-            atomic_write_text(folder / "steps.csv", _steps(ogm).to_csv(index=False))
-    result = TrainResult(pd.DataFrame(rows), _steps(ogm), model)
-    if folder is not None and writer:
-        atomic_write_json(folder / "summary.json", {**result.summary(), "config": config})
-    if ddp:
-        mmdist.barrier()  # the other ranks return once rank 0's files are written
-    return result
+    return _Run(cfg, model, net, params, opt, sched, gen, ogm, device, bool(amp), bool(channels_last), resolved,
+                config, dist, ddp, dist is None or dist.is_main, accumulate == 1 and not ddp, accumulate, scaler)
+
+
+def _resume(run: _Run, folder: Path | None, resume: bool) -> tuple[list[dict], int]:
+    """Step 2: ``(history rows, first epoch)``; with ``resume`` every state is restored from the checkpoint
+    after checking it is the same run; without, an existing checkpoint is refused."""
+    if folder is None:
+        return [], 0
+    folder.mkdir(parents=True, exist_ok=True)
+    ckpt = _checkpoint_path(folder)
+    if resume and ckpt.exists():
+        state = load_checkpoint(ckpt, map_location=run.device)
+        check_same_run(state["config"], run.cfg, ckpt, done=int(state["epoch"]) + 1, resolved=run.resolved)
+        run.model.load_state_dict(state["model"])
+        run.opt.load_state_dict(state["optimizer"])
+        run.sched.load_state_dict(state["scheduler"])
+        run.gen.set_state(state["generator"].cpu())
+        torch.set_rng_state(state["torch_rng"].cpu())
+        if run.ogm is not None:
+            run.ogm.load_state_dict(state["ogm"])
+        return list(state["history"]), int(state["epoch"]) + 1
+    if resume:
+        raise FileNotFoundError(f"--resume: no checkpoint at {ckpt}; start without --resume.")
+    if ckpt.exists():
+        raise FileExistsError(f"{ckpt} exists; pass resume=True (--resume) to continue it, or choose a new folder.")
+    return [], 0
+
+
+def _train_epoch(run: _Run, train: Batches, epoch: int) -> float:
+    """Step 3: one pass over ``train``; returns the mean training loss (over every rank's samples)."""
+    run.model.train()
+    total, count = 0.0, 0
+    micro, window = 0, 0  # batches and (local) samples since the last optimizer step
+    batches = (_with_last(train.epoch(epoch)) if run.accumulate > 1 else ((b, True) for b in train.epoch(epoch)))
+    for (inputs, y), last in batches:
+        inputs, y = _to_device(inputs, run.device, run.channels_last), y.to(run.device)
+        step_now = last or micro + 1 == run.accumulate
+        if micro == 0:
+            run.opt.zero_grad(set_to_none=True)
+        loss, feats = _backward(run, inputs, y, epoch, sync=step_now)
+        if run.ogm is not None:
+            run.ogm.observe(run.model.branch_logits({k: v.detach() for k, v in feats.items()}), y)
+        micro, window = micro + 1, window + len(y)
+        if step_now:
+            _step(run, window, epoch)
+            micro, window = 0, 0
+        if run.exact_mean:
+            total += float(loss.detach()) * len(y)
+        else:
+            total += float(loss.detach()) / (run.dist.world_size if run.ddp else 1)
+        count += len(y)
+    if run.ddp:
+        total, count = mmdist.all_reduce_sum([total, count], run.device)
+    return total / max(count, 1)
+
+
+def _backward(run: _Run, inputs, y, epoch: int, sync: bool):
+    """Forward (autocast when ``amp``) and backward of one batch; gradients are synchronised across ranks only
+    when ``sync`` (the batch that ends an accumulation window). Returns ``(loss, features)``."""
+    with run.net.no_sync() if run.ddp and not sync else nullcontext():
+        with torch.autocast(device_type=run.device.type, dtype=torch.bfloat16, enabled=run.amp):
+            feats, logits = run.net(inputs)
+            if run.exact_mean:
+                loss = F.cross_entropy(logits.float(), y)
+            else:  # sum of per-sample losses; DDP averages over ranks, hence * world size
+                loss = F.cross_entropy(logits.float(), y, reduction="sum") * (run.dist.world_size if run.ddp else 1)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"the training loss became {float(loss)} at epoch {epoch}; lower the "
+                                     "learning rate or check the inputs for NaN.")
+        (run.scaler.scale(loss) if run.scaler is not None else loss).backward()
+    return loss, feats
+
+
+def _step(run: _Run, window: int, epoch: int) -> None:
+    """One optimizer step: unscale (AMP), average the summed gradients over the global window, modulate (OGM),
+    step."""
+    if run.scaler is not None:
+        run.scaler.unscale_(run.opt)
+    if not run.exact_mean:  # gradients of the summed loss -> of the mean over the global step batch
+        n_step = mmdist.all_reduce_sum([window], run.device)[0] if run.ddp else window
+        for p in run.params:
+            if p.grad is not None:
+                p.grad.div_(n_step)
+    if run.ogm is not None:
+        run.ogm.modulate(epoch)
+    if run.scaler is not None:
+        run.scaler.step(run.opt)
+        run.scaler.update()
+    else:
+        run.opt.step()
+
+
+def _write_epoch(run: _Run, folder: Path, rows: list[dict], epoch: int) -> None:
+    """Step 5: the checkpoint (every state), ``best.pt`` when this epoch is the best so far, the histories."""
+    _save_checkpoint(folder, {"model": run.model.state_dict(), "optimizer": run.opt.state_dict(),
+                              "scheduler": run.sched.state_dict(), "generator": run.gen.get_state(),
+                              "torch_rng": torch.get_rng_state(),
+                              "ogm": run.ogm.state_dict() if run.ogm is not None else {},
+                              "history": rows, "epoch": epoch, "config": run.config})
+    row = rows[-1]
+    if run.cfg.save_best and row["test_acc"] >= max(r["test_acc"] for r in rows):
+        _save_checkpoint(folder, {"model": run.model.state_dict(), "epoch": epoch, "test_acc": row["test_acc"]},
+                         name="best.pt")
+    atomic_write_text(folder / "history.csv", pd.DataFrame(rows).to_csv(index=False))
+    atomic_write_json(folder / "history.json", rows)
+    atomic_write_text(folder / "steps.csv", _steps(run.ogm).to_csv(index=False))
 
 
 def _with_last(iterable):

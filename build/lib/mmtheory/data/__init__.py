@@ -1,1 +1,0 @@
-"""Data: generators with known ground truth (``synthetic``) and readers for real datasets."""

@@ -1,1 +1,0 @@
-"""The papers' experiments as functions that return tidy ``pandas.DataFrame`` results."""
