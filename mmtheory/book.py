@@ -74,9 +74,8 @@ def rerun_box(chapter: str, timings: dict[str, dict[str, dict]] | None = None, b
     return "\n".join(lines)
 
 
-#: Background colour of each status on the scorecard (colour-blind-safe pastel pairs, text stays black).
-STATUS_COLOURS = {"holds": "#cfe8d5", "differs": "#f6c9cd", "inconclusive": "#ffe8a8", "vacuous": "#dcd3ee",
-                  "not yet run": "#eeeeee"}
+# Background colour of each status (defined in mmtheory.report, beside the claims panel that uses it too).
+from mmtheory.report import STATUS_COLOURS  # noqa: E402  (defined with the panel that uses it too)
 
 #: Share of the table width per column (the table is laid out fixed at 100 % of the page's text column).
 SCORECARD_WIDTHS = {"claim": 10, "status": 9, "margin": 8, "broken world tried": 15, "our value": 21,

@@ -479,50 +479,6 @@ def chapter_records(chapter: str, profile: str, params: dict[str, Any] | None = 
     return out
 
 
-def record_all(verdicts: dict[str, Verdict], *, profile: str, params: dict[str, Any] | None = None,
-               data: str = "synthetic", detail: str | dict[str, str] = "",
-               results_dir: str | os.PathLike | None = None, quiet: bool = False) -> pd.DataFrame:
-    """Record several verdicts at once (a chapter's claims cell) and return them as one small table.
-
-    Parameters
-    ----------
-    verdicts : dict
-        ``{claim id: Verdict}``.
-    profile, params, data, results_dir :
-        As for :func:`record`, shared by every claim.
-    detail : str or dict
-        One detail for all, or ``{claim id: detail}`` (a missing id gets "").
-    quiet : bool
-        When False (default) each record's one-line summary is printed (wrapped to the page's width).
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per claim (index ``claim``): status, the deciding difference with its interval (rounded
-        to what the interval supports), the broken world and the status there.
-    """
-    import textwrap
-
-    from mmtheory.report import deciding_difference, fmt_interval
-
-    if not isinstance(verdicts, dict) or not all(isinstance(v, Verdict) for v in verdicts.values()):
-        raise TypeError("record_all() needs a dict {claim id: Verdict}.")
-    unknown = [cid for cid in verdicts if cid not in CLAIMS]
-    if unknown:
-        raise KeyError(f"unknown claim id(s) {unknown}; registered ids: {sorted(CLAIMS)}.")
-    rows = []
-    for cid, v in verdicts.items():
-        d = detail.get(cid, "") if isinstance(detail, dict) else detail
-        line = record(cid, v, profile=profile, params=params, data=data, detail=d, results_dir=results_dir)
-        if not quiet:
-            print(textwrap.fill(line, width=110, subsequent_indent="    ", break_long_words=True))
-        diff = deciding_difference(v)
-        rows.append({"claim": cid, "status": v.status,
-                     f"difference [interval] ({v.units})": fmt_interval(diff["estimate"], diff["lo"], diff["hi"]),
-                     "broken world": v.variant, "status there": v.variant_status})
-    return pd.DataFrame(rows).set_index("claim")
-
-
 def records_hint(profile: str = "quick", results_dir: str | os.PathLike | None = None) -> str:
     """A line saying where the records are when ``profile`` has none where they were looked for ("" otherwise)."""
     folder = resolve_results_dir(results_dir) / _check_profile(profile) / "claims"

@@ -5,12 +5,16 @@ from __future__ import annotations
 import math
 import os
 import random
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from mmtheory.parallel import THREAD_VARS
 from mmtheory.seeding import derive_seed
+
+if TYPE_CHECKING:  # pragma: no cover
+    from mmtheory.checks import Verdict
 
 #: Environment variable that overrides ``threads`` of :func:`setup` (used by the test that runs a
 #: chapter with 1 and with 2 threads and checks that nbval sees the same outputs).
@@ -116,6 +120,11 @@ def set_style() -> None:
     sns.set_theme(context="notebook", style="whitegrid", palette=PALETTE)
     mpl.rcParams.update({"figure.figsize": (7.0, 4.0), "figure.dpi": 100, "savefig.bbox": "tight",
                          "axes.titleweight": "bold"})
+
+
+#: Background colour of each status on the scorecard and the panels (colour-blind-safe pastels, black text).
+STATUS_COLOURS = {"holds": "#cfe8d5", "differs": "#f6c9cd", "inconclusive": "#ffe8a8", "vacuous": "#dcd3ee",
+                  "not yet run": "#eeeeee"}
 
 
 # --- verdicts in words and the claims panel ----------------------------------------------------------------
@@ -239,8 +248,6 @@ def status_key_html(scorecard_href: str = "99_scorecard.html") -> str:
     """The one-line key to the statuses, each coloured as on the scorecard, linking to the scorecard."""
     import html
 
-    from mmtheory.book import STATUS_COLOURS
-
     items = "; ".join(f'<span style="background:{STATUS_COLOURS[s]};padding:0 3px"><b>{s}</b></span>: '
                       f"{html.escape(text)}" for s, text in STATUS_KEY.items())
     return f'Key: {items}. <a href="{html.escape(scorecard_href)}">All claims: the scorecard</a>.'
@@ -282,8 +289,6 @@ def claims_panel(chapter: str, params: dict | None = None, *, profile: str | Non
     import html
 
     from mmtheory import claims
-    from mmtheory.book import STATUS_COLOURS
-
     profile = profile or (params or {}).get("profile") or "quick"
     recs = claims.chapter_records(chapter, profile, params, results_dir)
     esc = html.escape
@@ -348,3 +353,48 @@ def parts_table(verdict, name: str = "part") -> pd.DataFrame:
                      f"difference [95% interval] ({d['units'] or rec.get('units', '')})":
                          fmt_interval(d["estimate"], d["lo"], d["hi"]) + thr})
     return pd.DataFrame(rows).set_index(name)
+
+
+def record_all(verdicts: dict[str, "Verdict"], *, profile: str, params: dict[str, Any] | None = None,
+               data: str = "synthetic", detail: str | dict[str, str] = "",
+               results_dir: str | os.PathLike | None = None, quiet: bool = False) -> pd.DataFrame:
+    """Record several verdicts at once (a chapter's claims cell) and return them as one small table.
+
+    Parameters
+    ----------
+    verdicts : dict
+        ``{claim id: Verdict}``.
+    profile, params, data, results_dir :
+        As for :func:`record`, shared by every claim.
+    detail : str or dict
+        One detail for all, or ``{claim id: detail}`` (a missing id gets "").
+    quiet : bool
+        When False (default) each record's one-line summary is printed (wrapped to the page's width).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per claim (index ``claim``): status, the deciding difference with its interval (rounded
+        to what the interval supports), the broken world and the status there.
+    """
+    import textwrap
+
+    from mmtheory.checks import Verdict as _Verdict
+    from mmtheory.claims import CLAIMS, record
+
+    if not isinstance(verdicts, dict) or not all(isinstance(v, _Verdict) for v in verdicts.values()):
+        raise TypeError("record_all() needs a dict {claim id: Verdict}.")
+    unknown = [cid for cid in verdicts if cid not in CLAIMS]
+    if unknown:
+        raise KeyError(f"unknown claim id(s) {unknown}; registered ids: {sorted(CLAIMS)}.")
+    rows = []
+    for cid, v in verdicts.items():
+        d = detail.get(cid, "") if isinstance(detail, dict) else detail
+        line = record(cid, v, profile=profile, params=params, data=data, detail=d, results_dir=results_dir)
+        if not quiet:
+            print(textwrap.fill(line, width=110, subsequent_indent="    ", break_long_words=True))
+        diff = deciding_difference(v)
+        rows.append({"claim": cid, "status": v.status,
+                     f"difference [interval] ({v.units})": fmt_interval(diff["estimate"], diff["lo"], diff["hi"]),
+                     "broken world": v.variant, "status there": v.variant_status})
+    return pd.DataFrame(rows).set_index("claim")

@@ -48,7 +48,7 @@ def test_verdict_sentence_names_status_difference_interval_and_broken_world():
 
 
 def test_record_all_and_the_panel_read_the_same_records(tmp_path, capsys):
-    table = claims.record_all(_verdicts(), profile="quick", data="stand-in", detail="paired by seed",
+    table = report.record_all(_verdicts(), profile="quick", data="stand-in", detail="paired by seed",
                               results_dir=tmp_path)
     printed = capsys.readouterr().out
     assert all(len(line) <= 110 for line in printed.splitlines())  # wrapped to the page
@@ -66,7 +66,7 @@ def test_record_all_and_the_panel_read_the_same_records(tmp_path, capsys):
 
 def test_the_panel_of_a_custom_run_reads_the_custom_records(tmp_path):
     cfg = {"profile": "quick", "seeds": [7]}  # not the registered defaults: a custom run
-    claims.record_all(_verdicts(), profile="quick", params=cfg, results_dir=tmp_path, quiet=True)
+    report.record_all(_verdicts(), profile="quick", params=cfg, results_dir=tmp_path, quiet=True)
     assert not (tmp_path / "quick").exists()
     statuses = {r["id"]: r["status"] for r in report.claims_panel("08_ogm_imbalance", cfg, results_dir=tmp_path).records}
     assert statuses["P22-standin-ogmge"] == "holds" and statuses["P22-standin-weak-branch"] == "not yet run"
@@ -75,9 +75,9 @@ def test_the_panel_of_a_custom_run_reads_the_custom_records(tmp_path):
 
 def test_record_all_refuses_what_is_not_a_dict_of_verdicts(tmp_path):
     with pytest.raises(TypeError, match="dict"):
-        claims.record_all([Verdict("holds", ours="", margin=1.0, reason="r")], profile="quick", results_dir=tmp_path)
+        report.record_all([Verdict("holds", ours="", margin=1.0, reason="r")], profile="quick", results_dir=tmp_path)
     with pytest.raises(KeyError, match="unknown claim"):
-        claims.record_all({"nope": Verdict("holds", ours="", margin=1.0, reason="r")}, profile="quick",
+        report.record_all({"nope": Verdict("holds", ours="", margin=1.0, reason="r")}, profile="quick",
                           results_dir=tmp_path)
     with pytest.raises(ValueError, match="unknown chapter"):
         report.claims_panel("42", results_dir=tmp_path)
@@ -97,11 +97,11 @@ def test_opening_is_title_panel_folded_box_then_introduction():
 
 
 def test_forest_plot_has_one_row_per_claim_and_a_column_per_profile_with_records(tmp_path):
-    claims.record_all(_verdicts(), profile="quick", results_dir=tmp_path, quiet=True)
+    report.record_all(_verdicts(), profile="quick", results_dir=tmp_path, quiet=True)
     fig = scorecard_forest(("quick", "full"), tmp_path)
     labels = [t.get_text() for ax in fig.axes for t in ax.get_yticklabels()]
     assert sorted(labels) == sorted(claims.CLAIMS)  # the full profile has no records: one column
-    claims.record_all(_verdicts(), profile="full", results_dir=tmp_path, quiet=True)
+    report.record_all(_verdicts(), profile="full", results_dir=tmp_path, quiet=True)
     fig3 = scorecard_forest(("quick", "full"), tmp_path)
     legend = [t.get_text() for t in fig3.legends[0].get_texts()]
     assert "quick profile" in legend and "full profile" in legend  # both profiles drawn side by side
@@ -140,5 +140,5 @@ def test_add_panel_cells_is_idempotent_and_matches_the_chapters(tmp_path):
 def test_claims_command_says_where_the_records_are(tmp_path):
     hint = claims.records_hint("quick", tmp_path)
     assert str(tmp_path / "quick" / "claims") in hint and "--results-dir" in hint
-    claims.record_all(_verdicts(), profile="quick", results_dir=tmp_path, quiet=True)
+    report.record_all(_verdicts(), profile="quick", results_dir=tmp_path, quiet=True)
     assert claims.records_hint("quick", tmp_path) == ""
