@@ -18,6 +18,7 @@ import pandas as pd
 from mmtheory.data.synthetic import random_linear_model
 from mmtheory.theory.framework import concat_views
 from mmtheory.theory.linear import RCOND, fit_erm, latent_quality
+from mmtheory.seeding import numpy_rng
 
 
 def _best_rank_r_encoder(moments, rank: int) -> np.ndarray:
@@ -66,7 +67,7 @@ def proposition1_check(
     bad = [b for b in bottlenecks if b not in ("none", "rank1")]
     if bad:
         raise ValueError(f"unknown bottleneck(s) {bad}; use 'none' or 'rank1'.")
-    rng = np.random.default_rng(seed)
+    rng = numpy_rng(seed, "proposition1-instances")
     rows = []
     for inst in range(n_instances):
         k = int(rng.integers(2, max_modalities + 1))

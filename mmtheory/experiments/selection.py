@@ -10,6 +10,7 @@ import pandas as pd
 from mmtheory.experiments.theorems import _fit, _population_risk, two_modality_world
 from mmtheory.theory.bounds import fit_late_fusion_erm
 from mmtheory.theory.selection import select_modalities
+from mmtheory.seeding import numpy_rng
 
 
 def selection_accuracy(
@@ -107,7 +108,7 @@ def selection_trials(
         lip, _ = loss_constants(world, encoder_radius=a, head_radius=b)
         for m in m_values:
             for trial in range(n_trials):
-                rng = np.random.default_rng([seed, world_seed, int(m), trial, int(round(1000 * w))])
+                rng = numpy_rng(seed, "selection-accuracy", world_seed, int(m), trial, int(round(1000 * w)))
                 data = world.sample(int(m), seed=rng)
                 y = data.y[:, 0]
                 if shuffle_labels:

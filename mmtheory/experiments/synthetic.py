@@ -143,7 +143,7 @@ def overlap_trained(
         for w in w_values
     ]
     datasets = [(i, sd) for i in range(len(models)) for sd in seeds]
-    samples = [models[i].sample(n_train, [sd, 7]) for i, sd in datasets]
+    samples = [models[i].sample(n_train, [sd, "overlap-trained"]) for i, sd in datasets]
     names = models[0].modalities
     runs = [(j, s) for j in range(len(datasets)) for s in sets]  # run r: dataset j, subset s
     data_index = torch.tensor([j for j, _ in runs])
