@@ -19,11 +19,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from mmtheory.data.synthetic import modality_names, overlap_eta, overlap_model
+from mmtheory.data.synthetic import column_slices, modality_names, overlap_eta, overlap_model
 from mmtheory.models.fusion import BatchedLateFusion
 from mmtheory.papers import HUANG_SYNTHETIC_ETA, HUANG_SYNTHETIC_W
 from mmtheory.theory.framework import concat_views, set_label
-from mmtheory.theory.linear import fit_erm, latent_quality
+from mmtheory.theory.linear import best_linear_risk_batched, fit_erm_from_moments, latent_quality
 from mmtheory.train.batched import fit_batched
 
 
@@ -69,10 +69,16 @@ def overlap_table(
             w, n_modalities=n_modalities, d_shared=d_shared, d_private=d_private, noise=noise, seed=model_seed,
             private_in_target=private_in_target,
         )
-        data = model.sample(n_train, seed) if erm else None
+        if erm:  # one Gram matrix of all views; every nested set's ERM slices it (fit_erm_from_moments)
+            data = model.sample(n_train, seed)
+            x = concat_views(data.views, model.modalities)
+            gram, cross = x.T @ x / n_train, x.T @ data.y / n_train
+            cols = column_slices({k: v.shape[1] for k, v in data.views.items()})
         for subset in nested_sets(n_modalities):
             moments = model.moments(subset)
-            enc = fit_erm(concat_views(data.views, subset), data.y).encoder if erm else None
+            if erm:
+                idx = np.concatenate([np.arange(cols[k].start, cols[k].stop) for k in subset])
+                enc = fit_erm_from_moments(gram[np.ix_(idx, idx)], cross[idx])
             rows.append(
                 dict(
                     set=set_label(subset),
@@ -158,15 +164,18 @@ def overlap_trained(
         if epochs > 0 else []
     with torch.no_grad():
         train_risk = ((net(views) - y) ** 2).sum(-1).mean(-1).cpu().numpy()
-    rows = []
-    for r, ((j, subset), enc) in enumerate(zip(runs, net.encoder_matrices())):
-        i, sd = datasets[j]
+    encs = net.encoder_matrices()
+    eta = np.empty(len(runs))
+    groups: dict = {}  # runs on the same world and set share the moments: one batched eta per group
+    for r, (j, subset) in enumerate(runs):
+        groups.setdefault((datasets[j][0], tuple(subset)), []).append(r)
+    for (i, subset), members in groups.items():
         model = models[i]
-        eta = latent_quality(model.moments(subset), enc.double().cpu().numpy(), oracle_risk=model.oracle_risk)
-        rows.append(
-            dict(set=set_label(subset), n_observed=len(subset), w=float(w_values[i]), seed=sd, eta_trained=eta,
-                 train_risk=float(train_risk[r]))
-        )
+        stack = np.stack([encs[r].double().cpu().numpy() for r in members])
+        eta[members] = best_linear_risk_batched(model.moments(subset), stack) - model.oracle_risk
+    rows = [dict(set=set_label(subset), n_observed=len(subset), w=float(w_values[datasets[j][0]]),
+                 seed=datasets[j][1], eta_trained=float(eta[r]), train_risk=float(train_risk[r]))
+            for r, (j, subset) in enumerate(runs)]
     out = pd.DataFrame(rows)
     out.attrs["history"] = history
     return out
