@@ -225,3 +225,19 @@ def test_tight_world_search_finds_tighter_worlds_than_its_start():
     for bad in [dict(kappa_values=[]), dict(head_radius_values=[0.0])]:
         with pytest.raises(ValueError):
             tight_world_search(**{**kw, **bad})
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_selection_trials_batched_equals_the_loop(shuffle):
+    from mmtheory.experiments.selection import selection_trials
+
+    kw = dict(m_values=[10, 60], w_values=[0.0, 0.5], n_trials=5, n_draws=20, shuffle_labels=shuffle, seed=3, world_seed=1)
+    loop, batched = selection_trials(compute="loop", **kw), selection_trials(**kw)
+    assert list(loop.columns) == list(batched.columns) and loop.dtypes.equals(batched.dtypes)
+    for c in loop.columns:
+        if loop[c].dtype.kind == "f":
+            np.testing.assert_allclose(batched[c], loop[c], rtol=1e-9, atol=1e-11, err_msg=c)
+        else:
+            assert (batched[c] == loop[c]).all(), c
+    with pytest.raises(ValueError, match="compute"):
+        selection_trials(compute="gpu", **kw)
