@@ -85,3 +85,18 @@ def test_best_eta_by_subset_and_broken_target():
         best_eta_by_subset(model, encoder="max")
     no_erm = overlap_table([0.5], d_shared=2, d_private=3, erm=False)
     assert no_erm["eta_erm"].isna().all()
+
+
+def test_proposition1_gram_path_equals_the_sample_path():
+    """The Gram-matrix ERM gives the same gamma as fit_erm on the samples, far inside the check's tolerance."""
+    import math
+
+    from mmtheory.experiments.proposition1 import proposition1_check
+
+    kw = dict(n_instances=12, sample_factors=[0.5, 1.0, 3.0, 50.0, math.inf], noise_levels=[0.0, 0.5], max_dim=5, seed=1)
+    ref, new = proposition1_check(compute="samples", **kw), proposition1_check(**kw)
+    assert new.drop(columns=["gamma", "eta_M", "eta_N"]).equals(ref.drop(columns=["gamma", "eta_M", "eta_N"]))
+    assert ((new["gamma"] - ref["gamma"]).abs() <= 1e-3 * ref["tol"]).all()
+    assert ((new["gamma"] > new["tol"]) == (ref["gamma"] > ref["tol"])).all()
+    with pytest.raises(ValueError, match="compute"):
+        proposition1_check(2, compute="fast")
