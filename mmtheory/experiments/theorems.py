@@ -215,6 +215,7 @@ def theorem_trials(
         Add the bounds with :func:`add_bounds`, which uses the average complexity over trials as R_m.
     """
     from mmtheory.seeding import numpy_rng
+    from mmtheory.theory.rademacher import signs_from_rng
 
     if isinstance(n_trials, bool) or not isinstance(n_trials, (int, np.integer)) or n_trials < 1:
         raise ValueError(f"n_trials must be an integer >= 1, got {n_trials}.")
@@ -234,7 +235,7 @@ def theorem_trials(
             c = min(chunk, n_trials - start)
             latent = _draw(model, data_rng, (c, m, d_latent))
             eps = _draw(model, data_rng, (c, m))
-            sigma = sign_rng.integers(0, 2, size=(c, n_draws, m), dtype=np.int8).astype(np.float64) * 2 - 1
+            sigma = signs_from_rng(sign_rng, (c, n_draws, m))
             parts.append(trial_sides(model, latent, eps, sigma, larger=larger, smaller=smaller, encoder_radius=a,
                                      head_radius=b))
         cols = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}

@@ -116,7 +116,14 @@ def rademacher_signs(n_draws: int, m: int, *, seed: int = 0, like=None, generato
         raw = torch.randint(0, 256, (n_draws, n_bytes), device=like.device, generator=generator)
         signs = torch.nn.functional.embedding(raw, _sign_table(like.device, like.dtype))  # (draws, bytes, 8)
         return signs.reshape(n_draws, 8 * n_bytes)[:, :m]
-    return numpy_rng(seed, "rademacher-signs").integers(0, 2, size=(n_draws, m)).astype(np.float64) * 2 - 1
+    return signs_from_rng(numpy_rng(seed, "rademacher-signs"), (n_draws, m))
+
+
+def signs_from_rng(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """Independent uniform float64 signs of ``shape`` from ``rng``: eight per random byte (``np.unpackbits``)."""
+    *lead, m = shape
+    raw = rng.integers(0, 256, size=(*lead, (m + 7) // 8), dtype=np.uint8)
+    return np.unpackbits(raw, axis=-1, count=m).astype(np.float64) * 2 - 1
 
 
 def _torch_sups(x, n_draws: int, seed: int, norm: str = "l2", chunk: int | None = None):
