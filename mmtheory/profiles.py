@@ -48,7 +48,7 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
                       search_m_values=[256, 4096], search_trials=10, search_draws=20, search_evals=30,
                       search_scan_m_values=[4096, 16384, 65536, 262144], seed=0),
         "full": dict(m_values=[25, 50, 100, 200, 400, 800, 1600, 3200, 6400, 12800, 25600], n_trials=1000, d1=5, d2=40,
-                     kappa=0.3, noise=1.0, encoder_radius=1.0, head_radius=3.0, delta=0.1, n_draws=2000,
+                     kappa=0.3, noise=1.0, encoder_radius=1.0, head_radius=3.0, delta=0.1, n_draws=200,
                      search_dims=[[1, 1], [1, 2], [1, 8]], search_kappa=[0.3, 1.0, 3.0, 10.0, 30.0],
                      search_noise=[0.0, 0.1, 0.3, 1.0], search_head_radius=[0.03, 0.1, 0.3, 1.0, 3.0, 10.0],
                      search_m_values=[16, 256, 4096], search_trials=20, search_draws=50, search_evals=100,
