@@ -151,7 +151,9 @@ def overlap_trained(
     datasets = [(i, sd) for i in range(len(models)) for sd in seeds]
     samples = [models[i].sample(n_train, [sd, "overlap-trained"]) for i, sd in datasets]
     names = models[0].modalities
-    runs = [(j, s) for j in range(len(datasets)) for s in sets]  # run r: dataset j, subset s
+    # run r: dataset j, subset s. Runs of one subset are contiguous, so the batched model has one block per
+    # subset (a block per run would make every backward step copy the whole parameter tensors once per run).
+    runs = [(j, s) for s in sets for j in range(len(datasets))]
     data_index = torch.tensor([j for j, _ in runs])
     views = [
         torch.stack([torch.as_tensor(s.views[m], dtype=torch.float32) for s in samples])[data_index].to(device)
@@ -176,7 +178,9 @@ def overlap_trained(
     rows = [dict(set=set_label(subset), n_observed=len(subset), w=float(w_values[datasets[j][0]]),
                  seed=datasets[j][1], eta_trained=float(eta[r]), train_risk=float(train_risk[r]))
             for r, (j, subset) in enumerate(runs)]
-    out = pd.DataFrame(rows)
+    position = {set_label(s): k for k, s in enumerate(sets)}  # rows in (dataset, set) order, as before
+    order = sorted(range(len(runs)), key=lambda r: (runs[r][0], position[set_label(runs[r][1])]))
+    out = pd.DataFrame([rows[r] for r in order])
     out.attrs["history"] = history
     return out
 
