@@ -101,3 +101,143 @@ def test_fit_late_fusion_erm_respects_both_bounds():
     assert risk == pytest.approx(np.mean((x @ w - data.y[:, 0]) ** 2))
     with pytest.raises(ValueError, match="samples"):
         fit_late_fusion_erm(data.views, data.y[:5], ("m1",))
+
+
+# --------------------------------------------------------------------------- batched trials and the tight-world search
+def test_ball_lstsq_batched_equals_the_per_problem_solver():
+    from mmtheory.theory.bounds import ball_lstsq_batched
+
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((12, 3, 5))  # 3 samples in 5 dimensions: rank-deficient second moments
+    cov, cxy = x.transpose(0, 2, 1) @ x / 3, rng.standard_normal((12, 5))
+    cov[0] = 0.0  # an all-zero problem
+    cxy[0] = 0.0
+    vy = rng.random(12) + 3
+    for radius in (0.05, 1.0, 30.0, math.inf):
+        u, risk = ball_lstsq_batched(cov, cxy, vy, radius)
+        for i in range(12):
+            u_i, r_i = ball_lstsq(cov[i], cxy[i], vy[i], radius)
+            assert np.allclose(u[i], u_i, atol=1e-10) and risk[i] == pytest.approx(r_i, abs=1e-10)
+    with pytest.raises(ValueError, match="cov_zz must be"):
+        ball_lstsq_batched(cov[0], cxy[0], vy[0], 1.0)
+    with pytest.raises(ValueError, match="finite"):
+        ball_lstsq_batched(cov * np.nan, cxy, vy, 1.0)
+
+
+def _loop_trial(world, latent, eps, sigma, a, b):
+    """The per-trial path (before batching): one sample, two ERMs, two eta refits, two complexities."""
+    from mmtheory.data.synthetic import SyntheticData
+    from mmtheory.experiments.theorems import _eta, _population_risk
+
+    views = {k: latent @ v.T for k, v in world.view_maps.items()}
+    f = latent @ world.target_map.T
+    data = SyntheticData(views, f + world.noise * eps[:, None], latent, world)
+    w_m, emp_m = fit_late_fusion_erm(data.views, data.y[:, 0], ("m1", "m2"), encoder_radius=a, head_radius=b)
+    w_n, _ = fit_late_fusion_erm(data.views, data.y[:, 0], ("m1",), encoder_radius=a, head_radius=b)
+    m = len(eps)
+
+    def rad(names):  # late_fusion_rademacher's estimator with these signs
+        total = sum(a * a * ((sigma @ views[k]) ** 2).sum(-1) for k in names)
+        return float(np.mean(b * np.sqrt(total) / m))
+
+    eta_m, eta_n = _eta(world, ("m1", "m2"), w_m, a, b), _eta(world, ("m1",), w_n, a, b)
+    return dict(r_M=_population_risk(world, ("m1", "m2"), w_m), r_N=_population_risk(world, ("m1",), w_n),
+                eta_M=eta_m, eta_N=eta_n, gamma_S=eta_m - eta_n, rad_M=rad(("m1", "m2")), rad_all=rad(("m1", "m2")),
+                centered_loss_M=emp_m - float(np.mean((data.y - f) ** 2)))
+
+
+def test_batched_trials_equal_the_per_trial_loop_on_the_same_samples():
+    from mmtheory.experiments.theorems import trial_sides
+    from mmtheory.theory.rademacher import exact_late_fusion
+
+    world = two_modality_world(2, 4, kappa=0.5, noise=0.7, seed=4)
+    rng = np.random.default_rng(9)
+    t_, m = 7, 6
+    latent = rng.uniform(-math.sqrt(3), math.sqrt(3), (t_, m, 6))
+    eps = rng.uniform(-math.sqrt(3), math.sqrt(3), (t_, m))
+    sigma = rng.integers(0, 2, (t_, 40, m)) * 2.0 - 1
+    for a, b in [(1.0, 3.0), (0.5, 0.2)]:
+        got = trial_sides(world, latent, eps, sigma, encoder_radius=a, head_radius=b)
+        for i in range(t_):
+            want = _loop_trial(world, latent[i], eps[i], sigma[i], a, b)
+            for k, v in want.items():
+                assert got[k][i] == pytest.approx(v, rel=1e-9, abs=1e-10), (k, i)
+    # with every sign vector as the draws, the complexity is the exact one
+    import itertools
+
+    every = np.array(list(itertools.product((-1.0, 1.0), repeat=m)))[None]
+    got = trial_sides(world, latent[:1], eps[:1], every, encoder_radius=1.0, head_radius=3.0)
+    views = {k: latent[0] @ v.T for k, v in world.view_maps.items()}
+    assert got["rad_M"][0] == pytest.approx(exact_late_fusion(views, ("m1", "m2"), encoder_radius=1.0, head_radius=3.0))
+
+
+def test_batched_theorem_trials_are_statistically_the_loop():
+    """New random streams: the batched path's means agree with the per-trial loop's within 4 standard errors."""
+    world = two_modality_world(2, 4, kappa=0.5, noise=0.7, seed=4)
+    n, m = 300, 40
+    new = theorem_trials(world, [m], n, n_draws=30, seed=1)
+    rows = []
+    for trial in range(n):  # the loop path, with model.sample's own stream
+        data = world.sample(m, seed=np.random.default_rng([7, trial]))
+        lat = data.latent
+        eps = (data.y[:, 0] - lat @ world.target_map[0]) / world.noise
+        sigma = np.random.default_rng([8, trial]).integers(0, 2, (30, m)) * 2.0 - 1
+        rows.append(_loop_trial(world, lat, eps, sigma, 1.0, 3.0))
+    import pandas as pd
+
+    old = pd.DataFrame(rows)
+    for k in ["r_M", "r_N", "eta_M", "gamma_S", "rad_M", "centered_loss_M"]:
+        se = math.sqrt(new[k].var() / n + old[k].var() / n)
+        assert abs(new[k].mean() - old[k].mean()) < 4 * se + 1e-12, k
+    again = theorem_trials(world, [m], n, n_draws=30, seed=1)
+    assert again.equals(new) and not theorem_trials(world, [m], n, n_draws=30, seed=2).equals(new)
+    with pytest.raises(ValueError, match="n_draws"):
+        theorem_trials(world, [m], 3, n_draws=0)
+
+
+def test_slack_ratio():
+    from mmtheory.experiments.theorems import slack_ratio
+
+    assert slack_ratio(2.0, 4.0) == pytest.approx(2.0)  # positive left side: right / left
+    assert slack_ratio(-2.0, -1.0) == pytest.approx(1.5)  # negative left side: the gap in units of |left|
+    assert slack_ratio(-2.0, 0.0) == pytest.approx(2.0)  # a right side at 0 is not "tight" (rhs/|lhs| would be 0)
+    assert np.isnan(slack_ratio(0.0, 1.0))
+
+
+def test_tight_world_search_finds_tighter_worlds_than_its_start():
+    from mmtheory.experiments.theorems import tight_world_search, tightest
+
+    kw = dict(dims=[(1, 1)], kappa_values=[0.3, 3.0], noise_values=[0.0, 1.0], head_radius_values=[0.3, 3.0],
+              m_values=[64, 1024], n_trials=6, n_draws=10, optimiser_evals=8, scan_m_values=[1024, 16384],
+              scan_trials=4, scan_draws=10)
+    search = tight_world_search(**kw)
+    assert set(search["stage"]) == {"grid", "optimiser (Theorem 1)", "optimiser (Theorem 2)", "m scan (Theorem 1)",
+                                    "m scan (Theorem 2)"}
+    assert (search.loc[search["stage"] == "grid"].groupby(["kappa", "noise", "head_radius"]).size() == 2).all()
+    assert (search[["thm1_ratio", "thm2_ratio"]].dropna() >= 1).all().all()  # the bounds hold in the means
+    best = tightest(search).set_index("theorem")
+    grid_best = tightest(search[search["stage"] == "grid"]).set_index("theorem")
+    for t in (1, 2):
+        assert best.loc[t, "ratio"] == search[f"thm{t}_ratio"].min() <= grid_best.loc[t, "ratio"]
+        scan = search[search["stage"] == f"m scan (Theorem {t})"]
+        assert scan[f"thm{t}_ratio"].iloc[-1] < scan[f"thm{t}_ratio"].iloc[0]  # the gap shrinks with m
+    assert best.loc[2, "ratio"] < 3  # far tighter than the chapter's world (thousands)
+    for bad in [dict(kappa_values=[]), dict(head_radius_values=[0.0])]:
+        with pytest.raises(ValueError):
+            tight_world_search(**{**kw, **bad})
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_selection_trials_batched_equals_the_loop(shuffle):
+    from mmtheory.experiments.selection import selection_trials
+
+    kw = dict(m_values=[10, 60], w_values=[0.0, 0.5], n_trials=5, n_draws=20, shuffle_labels=shuffle, seed=3, world_seed=1)
+    loop, batched = selection_trials(compute="loop", **kw), selection_trials(**kw)
+    assert list(loop.columns) == list(batched.columns) and loop.dtypes.equals(batched.dtypes)
+    for c in loop.columns:
+        if loop[c].dtype.kind == "f":
+            np.testing.assert_allclose(batched[c], loop[c], rtol=1e-9, atol=1e-11, err_msg=c)
+        else:
+            assert (batched[c] == loop[c]).all(), c
+    with pytest.raises(ValueError, match="compute"):
+        selection_trials(compute="gpu", **kw)

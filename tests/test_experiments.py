@@ -55,10 +55,11 @@ def test_gamma_on_overlap_zero_at_full_overlap():
 
 def test_overlap_trained_narrow_encoders_learn(one_thread):
     """Encoders narrower than a view: training keeps the valuable directions, a random init does not."""
-    kw = dict(d_shared=2, d_private=4, n_train=80, hidden=4, batch_size=20, seeds=[0, 1])
+    kw = dict(d_shared=2, d_private=4, n_train=80, hidden=4, batch_size=20, seeds=[0, 1, 2])
     trained = overlap_trained([0.2, 1.0], epochs=30, **kw)
     untrained = overlap_trained([0.2, 1.0], epochs=0, **kw)
-    assert set(trained["seed"]) == {0, 1} and len(trained) == 2 * 4 * 2
+    assert set(trained["seed"]) == {0, 1, 2} and len(trained) == 2 * 4 * 3
+    assert list(trained["set"][:4]) == ["m1", "m1,m2", "m1,m2,m3", "m1,m2,m3,m4"]  # rows in (w, seed, set) order
     from mmtheory.experiments.synthetic import trained_vs_closed
 
     cells = trained_vs_closed(trained, untrained, d_private=4).set_index(["set", "w"])
@@ -66,7 +67,9 @@ def test_overlap_trained_narrow_encoders_learn(one_thread):
     cell = cells.loc[("m1", 0.2)]
     assert cell["eta_trained"] >= cell["eta_closed_form"] - 1e-9
     assert cell["eta_untrained"] > cell["eta_trained"] + 0.05
-    assert cell["eta_trained"] == pytest.approx(cell["eta_closed_form"] + 2 * 0.2**2, abs=0.05)
+    # each run reaches that optimum unless its initialisation gets stuck (a non-convex problem): the median run does
+    runs = trained[(trained["set"] == "m1") & (trained["w"] == 0.2)]["eta_trained"]
+    assert float(runs.median()) == pytest.approx(cell["eta_closed_form"] + 2 * 0.2**2, abs=0.05)
     np.testing.assert_allclose(cells.xs(1.0, level="w")["eta_trained"], 0.0, atol=1e-6)
     with pytest.raises(ValueError, match="epochs"):
         overlap_trained([0.5], epochs=-1, **kw)
@@ -85,3 +88,18 @@ def test_best_eta_by_subset_and_broken_target():
         best_eta_by_subset(model, encoder="max")
     no_erm = overlap_table([0.5], d_shared=2, d_private=3, erm=False)
     assert no_erm["eta_erm"].isna().all()
+
+
+def test_proposition1_gram_path_equals_the_sample_path():
+    """The Gram-matrix ERM gives the same gamma as fit_erm on the samples, far inside the check's tolerance."""
+    import math
+
+    from mmtheory.experiments.proposition1 import proposition1_check
+
+    kw = dict(n_instances=12, sample_factors=[0.5, 1.0, 3.0, 50.0, math.inf], noise_levels=[0.0, 0.5], max_dim=5, seed=1)
+    ref, new = proposition1_check(compute="samples", **kw), proposition1_check(**kw)
+    assert new.drop(columns=["gamma", "eta_M", "eta_N"]).equals(ref.drop(columns=["gamma", "eta_M", "eta_N"]))
+    assert ((new["gamma"] - ref["gamma"]).abs() <= 1e-3 * ref["tol"]).all()
+    assert ((new["gamma"] > new["tol"]) == (ref["gamma"] > ref["tol"])).all()
+    with pytest.raises(ValueError, match="compute"):
+        proposition1_check(2, compute="fast")

@@ -120,3 +120,43 @@ def test_subset_map_and_errors():
         subset_map({"a": np.array([[np.nan]])}, ["a"])
     with pytest.raises(ValueError, match="missing must be"):
         subset_map(views, ["a"], missing="drop-it")
+
+
+def test_fit_erm_from_moments_reaches_fit_erm_eta():
+    """The Gram-matrix ERM (one Gram matrix sliced per set) gives fit_erm's latent quality within float tolerance."""
+    from mmtheory.data.synthetic import overlap_model
+    from mmtheory.theory.framework import concat_views
+    from mmtheory.theory.linear import fit_erm_from_moments
+
+    for w, n in [(0.5, 300), (1.0, 300), (0.0, 40)]:  # full rank, rank-deficient views (w = 1), fewer samples than features
+        model = overlap_model(w, d_shared=3, d_private=4)
+        data = model.sample(n, seed=3)
+        for subset in (["m1"], ["m1", "m2"], list(model.modalities)):
+            x = concat_views(data.views, subset)
+            mom = model.moments(subset)
+            old = latent_quality(mom, fit_erm(x, data.y).encoder)
+            enc = fit_erm_from_moments(x.T @ x / n, x.T @ data.y / n)
+            assert latent_quality(mom, enc) == pytest.approx(old, rel=1e-6, abs=1e-8), (w, n, subset)
+            low = fit_erm_from_moments(x.T @ x / n, x.T @ data.y / n, rank=2)
+            assert low.shape[1] == 2
+            assert latent_quality(mom, low) == pytest.approx(latent_quality(mom, fit_erm(x, data.y, rank=2).encoder),
+                                                             rel=1e-6, abs=1e-8)
+    with pytest.raises(ValueError, match="cov_xx must be"):
+        fit_erm_from_moments(np.eye(3), np.ones((2, 1)))
+
+
+def test_best_linear_risk_batched_equals_the_loop():
+    from mmtheory.data.synthetic import overlap_model
+    from mmtheory.theory.linear import best_linear_risk, best_linear_risk_batched
+
+    model = overlap_model(0.3, d_shared=2, d_private=3)
+    mom = model.moments(["m1", "m2"])
+    rng = np.random.default_rng(0)
+    encs = rng.standard_normal((6, mom.cov_xx.shape[0], 4))
+    encs[1, :, 2:] = 0.0  # a rank-deficient encoder
+    encs[2] = 0.0  # an all-zero encoder: explains nothing
+    got = best_linear_risk_batched(mom, encs)
+    want = [best_linear_risk(mom, e) for e in encs]
+    np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-9)
+    with pytest.raises(ValueError, match="encoders must have shape"):
+        best_linear_risk_batched(mom, encs[0])

@@ -126,3 +126,15 @@ def test_negative_or_nan_radii_fail_with_one_message(bad):
         rad.vector_contraction(bad)
     # an unused modality's radius is not checked: it plays no part
     assert rad.late_fusion_bound(views, ["a"], encoder_radius={"a": 1.0, "b": bad}) > 0
+
+
+def test_signs_from_rng_are_fair_independent_signs():
+    from mmtheory.theory.rademacher import rademacher_signs, signs_from_rng
+
+    s = signs_from_rng(np.random.default_rng(0), (400, 13))
+    assert s.shape == (400, 13) and set(np.unique(s)) == {-1.0, 1.0}
+    assert abs(s.mean()) < 4 / np.sqrt(s.size)  # fair
+    c = np.corrcoef(s.T)
+    assert np.abs(c[~np.eye(13, dtype=bool)]).max() < 5 / np.sqrt(400)  # no bit pattern shared by columns
+    np.testing.assert_array_equal(rademacher_signs(5, 9, seed=3), rademacher_signs(5, 9, seed=3))
+    assert not np.array_equal(rademacher_signs(5, 9, seed=3), rademacher_signs(5, 9, seed=4))

@@ -24,6 +24,7 @@ from typing import Iterable, Mapping, NamedTuple, Sequence
 import numpy as np
 
 from mmtheory._validation import check_modalities, check_positive_int, check_unit_interval, check_views
+from mmtheory.seeding import numpy_rng
 
 
 def column_slices(widths: Mapping[str, int]) -> dict:
@@ -156,7 +157,7 @@ class LatentLinearModel:
             ``views[m]`` has shape (n, d_m); ``y`` (n, p); ``latent`` (n, d_latent).
         """
         n = check_positive_int("n", n)
-        rng = np.random.default_rng(seed)
+        rng = _sample_rng(seed)
         draw = rng.standard_normal if self.distribution == "gaussian" else (
             lambda shape: rng.uniform(-np.sqrt(3.0), np.sqrt(3.0), size=shape))  # unit variance, bounded
         latent = draw((n, self.target_map.shape[1]))
@@ -165,6 +166,21 @@ class LatentLinearModel:
         if self.noise > 0:
             y = y + self.noise * draw(y.shape)
         return SyntheticData(views, y, latent, self)
+
+
+def _sample_rng(seed) -> np.random.Generator:
+    """The generator of :meth:`LatentLinearModel.sample`: a Generator as given, else stream ``"sample"`` of the seed.
+
+    ``seed`` is a non-negative int or a sequence of them (``[run_seed, *key]``: stream ``("sample", *key)`` of
+    ``run_seed``), always drawn through :func:`mmtheory.seeding.numpy_rng`.
+    """
+    if isinstance(seed, np.random.Generator):
+        return seed
+    if isinstance(seed, (list, tuple)):
+        if not seed:
+            raise ValueError("seed is an empty sequence; pass an integer or [seed, *stream key].")
+        return numpy_rng(seed[0], "sample", *seed[1:])
+    return numpy_rng(seed, "sample")
 
 
 def _random_orthogonal(d: int, rng: np.random.Generator) -> np.ndarray:
@@ -210,7 +226,7 @@ def overlap_model(
     k = check_positive_int("n_modalities", n_modalities)
     ds = check_positive_int("d_shared", d_shared)
     dp = check_positive_int("d_private", d_private)
-    rng = np.random.default_rng(seed)
+    rng = numpy_rng(seed, "overlap-model")
     d_latent = ds + k * dp
     target = np.zeros((d_latent, d_latent))
     target[:ds, :ds] = w * np.eye(ds)
@@ -302,7 +318,7 @@ def random_linear_model(
         raise ValueError("dims is empty; give one feature dimension per modality.")
     correlation = check_unit_interval("correlation", correlation)
     p = check_positive_int("n_outputs", n_outputs)
-    rng = np.random.default_rng(seed)
+    rng = numpy_rng(seed, "random-linear-model")
     d_common = max(dims)
     d_latent = d_common + sum(dims)
     view_maps, start = {}, d_common

@@ -10,6 +10,7 @@ import pandas as pd
 from mmtheory.data.synthetic import overlap_model
 from mmtheory.theory import rademacher as rad
 from mmtheory.theory.framework import set_label
+from mmtheory.seeding import numpy_rng
 
 
 def enumeration_check(n_problems: int = 20, *, n_draws: int = 4000, max_m: int = 12, seed: int = 0) -> pd.DataFrame:
@@ -20,7 +21,7 @@ def enumeration_check(n_problems: int = 20, *, n_draws: int = 4000, max_m: int =
     """
     if n_problems < 1:
         raise ValueError(f"n_problems must be >= 1, got {n_problems}.")
-    rng = np.random.default_rng(seed)
+    rng = numpy_rng(seed, "complexity")
     rows = []
     for p in range(n_problems):
         m = int(rng.integers(2, max_m + 1))

@@ -17,7 +17,8 @@ import pandas as pd
 
 from mmtheory.data.synthetic import random_linear_model
 from mmtheory.theory.framework import concat_views
-from mmtheory.theory.linear import RCOND, fit_erm, latent_quality
+from mmtheory.theory.linear import RCOND, fit_erm, fit_erm_from_moments, latent_quality
+from mmtheory.seeding import numpy_rng
 
 
 def _best_rank_r_encoder(moments, rank: int) -> np.ndarray:
@@ -39,6 +40,7 @@ def proposition1_check(
     max_modalities: int = 4,
     max_dim: int = 6,
     seed: int = 0,
+    compute: str = "gram",
 ) -> pd.DataFrame:
     """Compute gamma_S([K], [K-1]) on random instances across regimes.
 
@@ -53,6 +55,12 @@ def proposition1_check(
         Label-noise standard deviations.
     bottlenecks : sequence of {"none", "rank1"}
         ``"none"``: latent size min(d, p); ``"rank1"``: a one-dimensional latent.
+    compute : {"gram", "samples"}
+        ``gram`` (default): one pass over each training sample with m >= 2d (its Gram matrix), from which
+        every set's and bottleneck's ERM encoder is computed (:func:`~mmtheory.theory.linear.fit_erm_from_moments`);
+        below 2d (near the interpolation threshold, where the Gram matrix squares a large condition number)
+        the reference path.
+        ``samples``: the reference, :func:`~mmtheory.theory.linear.fit_erm` on the samples for each.
 
     Returns
     -------
@@ -63,10 +71,12 @@ def proposition1_check(
     """
     if n_instances < 1:
         raise ValueError(f"n_instances must be >= 1, got {n_instances}.")
+    if compute not in ("gram", "samples"):
+        raise ValueError(f"compute must be 'gram' or 'samples', got {compute!r}.")
     bad = [b for b in bottlenecks if b not in ("none", "rank1")]
     if bad:
         raise ValueError(f"unknown bottleneck(s) {bad}; use 'none' or 'rank1'.")
-    rng = np.random.default_rng(seed)
+    rng = numpy_rng(seed, "proposition1-instances")
     rows = []
     for inst in range(n_instances):
         k = int(rng.integers(2, max_modalities + 1))
@@ -87,6 +97,11 @@ def proposition1_check(
                 else:
                     m = max(1, int(round(factor * d)))
                     data = model.sample(m, inst_seed + 1)
+                    use_gram = compute == "gram" and m >= 2 * d  # near m = d the squared condition number costs digits
+                    if use_gram:
+                        x_all = concat_views(data.views, names)
+                        gram, cross = x_all.T @ x_all / m, x_all.T @ data.y / m
+                        n_small = sum(dims[:-1])
                 for bottleneck in bottlenecks:
                     rank = 1 if bottleneck == "rank1" else None
                     encoders = []
@@ -95,6 +110,9 @@ def proposition1_check(
                             sub = moments.subset(subset)
                             r = min(sub.cov_xx.shape[0], p) if rank is None else rank
                             encoders.append(_best_rank_r_encoder(sub, r))
+                        elif use_gram:
+                            n_cols = d if subset == big else n_small
+                            encoders.append(fit_erm_from_moments(gram[:n_cols, :n_cols], cross[:n_cols], rank=rank))
                         else:
                             encoders.append(fit_erm(concat_views(data.views, subset), data.y, rank=rank).encoder)
                     eta_m = latent_quality(moments.subset(big), encoders[0], oracle_risk=model.oracle_risk)

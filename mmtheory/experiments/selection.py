@@ -10,6 +10,7 @@ import pandas as pd
 from mmtheory.experiments.theorems import _fit, _population_risk, two_modality_world
 from mmtheory.theory.bounds import fit_late_fusion_erm
 from mmtheory.theory.selection import select_modalities
+from mmtheory.seeding import numpy_rng
 
 
 def selection_accuracy(
@@ -70,6 +71,7 @@ def selection_trials(
     world_seed: int = 0,
     seed: int = 0,
     shuffle_labels: bool = False,
+    compute: str = "batched",
 ) -> pd.DataFrame:
     """Everything the selection rules need, per (w, m, trial), computed once on one training sample.
 
@@ -82,6 +84,12 @@ def selection_trials(
         Seed of the world (its rotation and target); tuning and judging use different world seeds.
     shuffle_labels : bool
         The broken world: labels permuted within each training sample (no set is truly informative).
+    compute : {"batched", "loop"}
+        ``batched`` (default): the trials of one (w, m) are one computation (their samples, signs and
+        split permutations drawn from each trial's own stream, then all ERMs, population risks,
+        complexities and held-out risks batched, in chunks of at most
+        :data:`mmtheory.experiments.theorems.MAX_SIGNS` signs). ``loop``: the per-trial reference;
+        both give the same numbers within float tolerance (tested).
 
     Returns
     -------
@@ -99,15 +107,21 @@ def selection_trials(
         raise ValueError(f"n_trials must be >= 1, got {n_trials}.")
     if not 0.0 < val_fraction < 1.0:
         raise ValueError(f"val_fraction must lie in (0, 1), got {val_fraction}.")
+    if compute not in ("batched", "loop"):
+        raise ValueError(f"compute must be 'batched' or 'loop', got {compute!r}.")
     big, small = ("m1", "m2"), ("m1",)
     a, b = float(encoder_radius), float(head_radius)
+    if compute == "batched":
+        return _selection_trials_batched(m_values, w_values, n_trials, kappa=kappa, a=a, b=b, n_draws=n_draws,
+                                         val_fraction=val_fraction, world_seed=world_seed, seed=seed,
+                                         shuffle_labels=shuffle_labels)
     rows = []
     for w in w_values:
         world = two_modality_world(kappa=kappa, w=w, seed=world_seed)
         lip, _ = loss_constants(world, encoder_radius=a, head_radius=b)
         for m in m_values:
             for trial in range(n_trials):
-                rng = np.random.default_rng([seed, world_seed, int(m), trial, int(round(1000 * w))])
+                rng = numpy_rng(seed, "selection-trials", world_seed, int(m), trial, int(round(1000 * w)))
                 data = world.sample(int(m), seed=rng)
                 y = data.y[:, 0]
                 if shuffle_labels:
@@ -129,6 +143,66 @@ def selection_trials(
                                  gain=fit[small][1] - fit[big][1], complexity_diff=comp[big] - comp[small],
                                  lipschitz=lip, val_larger=val_risk[big] <= val_risk[small]))
     return pd.DataFrame(rows)
+
+
+def _selection_trials_batched(m_values, w_values, n_trials, *, kappa, a, b, n_draws, val_fraction, world_seed, seed,
+                              shuffle_labels) -> pd.DataFrame:
+    """:func:`selection_trials` with the trials of each (w, m) batched (same streams as the loop)."""
+    from mmtheory.experiments.theorems import MAX_SIGNS, _columns, loss_constants
+    from mmtheory.theory.bounds import ball_lstsq_batched
+    from mmtheory.theory.rademacher import rademacher_signs
+
+    big, small = ("m1", "m2"), ("m1",)
+    frames = []
+    for w in w_values:
+        world = two_modality_world(kappa=kappa, w=w, seed=world_seed)
+        lip, _ = loss_constants(world, encoder_radius=a, head_radius=b)
+        cols = {s: _columns(world, s) for s in (big, small)}
+        moms = {s: world.moments(s) for s in (big, small)}
+        for m in m_values:
+            m = int(m)
+            n_val = max(1, int(round(val_fraction * m)))
+            chunk = max(1, MAX_SIGNS // (n_draws * m))
+            for start in range(0, n_trials, chunk):
+                trials = range(start, min(n_trials, start + chunk))
+                xs, ys, orders = [], [], []
+                for trial in trials:  # each trial's own stream, drawn in the loop's order
+                    rng = numpy_rng(seed, "selection-trials", world_seed, m, trial, int(round(1000 * w)))
+                    data = world.sample(m, seed=rng)
+                    y = data.y[:, 0]
+                    if shuffle_labels:
+                        y = y[rng.permutation(len(y))]
+                    orders.append(rng.permutation(m))
+                    xs.append(np.concatenate(list(data.views.values()), axis=1))
+                    ys.append(y)
+                x, y, order = np.stack(xs), np.stack(ys), np.stack(orders)  # (T, m, d), (T, m), (T, m)
+                sigma = np.stack([rademacher_signs(n_draws, m, seed=trial) for trial in trials])
+                s_all = sigma @ x  # (T, draws, d): the signs of trial t serve both sets, as in the loop
+                tr, va = order[:, n_val:], order[:, :n_val]
+                x_tr, y_tr = np.take_along_axis(x, tr[:, :, None], 1), np.take_along_axis(y, tr, 1)
+                x_va, y_va = np.take_along_axis(x, va[:, :, None], 1), np.take_along_axis(y, va, 1)
+                out = {}
+                for s in (big, small):
+                    c = cols[s]
+                    xs_, xt_, xv_ = x[:, :, c], x_tr[:, :, c], x_va[:, :, c]
+                    w_s, emp = ball_lstsq_batched(xs_.transpose(0, 2, 1) @ xs_ / m,
+                                                  (xs_.transpose(0, 2, 1) @ y[:, :, None])[:, :, 0] / m,
+                                                  (y * y).mean(1), a * b)
+                    mom = moms[s]
+                    out[("risk", s)] = (float(mom.cov_yy[0, 0]) - 2 * w_s @ mom.cov_xy[:, 0]
+                                        + np.einsum("ti,ij,tj->t", w_s, mom.cov_xx, w_s))
+                    out[("emp", s)] = emp
+                    out[("rad", s)] = a * b / m * np.sqrt((s_all[:, :, c] ** 2).sum(-1)).mean(1)
+                    n_tr = xt_.shape[1]
+                    w_t, _ = ball_lstsq_batched(xt_.transpose(0, 2, 1) @ xt_ / n_tr,
+                                                (xt_.transpose(0, 2, 1) @ y_tr[:, :, None])[:, :, 0] / n_tr,
+                                                (y_tr * y_tr).mean(1), a * b)
+                    out[("val", s)] = (((xv_ @ w_t[:, :, None])[:, :, 0] - y_va) ** 2).mean(1)
+                frames.append(pd.DataFrame(dict(
+                    w=float(w), m=m, trial=np.array(trials), r_larger=out[("risk", big)], r_smaller=out[("risk", small)],
+                    gain=out[("emp", small)] - out[("emp", big)], complexity_diff=out[("rad", big)] - out[("rad", small)],
+                    lipschitz=lip, val_larger=out[("val", big)] <= out[("val", small)])))
+    return pd.concat(frames, ignore_index=True)
 
 
 def rule_regrets(trials: pd.DataFrame, scales: dict[str, float | str]) -> pd.DataFrame:

@@ -19,11 +19,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from mmtheory.data.synthetic import modality_names, overlap_eta, overlap_model
+from mmtheory.data.synthetic import column_slices, modality_names, overlap_eta, overlap_model
 from mmtheory.models.fusion import BatchedLateFusion
 from mmtheory.papers import HUANG_SYNTHETIC_ETA, HUANG_SYNTHETIC_W
 from mmtheory.theory.framework import concat_views, set_label
-from mmtheory.theory.linear import fit_erm, latent_quality
+from mmtheory.theory.linear import best_linear_risk_batched, fit_erm_from_moments, latent_quality
 from mmtheory.train.batched import fit_batched
 
 
@@ -69,10 +69,16 @@ def overlap_table(
             w, n_modalities=n_modalities, d_shared=d_shared, d_private=d_private, noise=noise, seed=model_seed,
             private_in_target=private_in_target,
         )
-        data = model.sample(n_train, seed) if erm else None
+        if erm:  # one Gram matrix of all views; every nested set's ERM slices it (fit_erm_from_moments)
+            data = model.sample(n_train, seed)
+            x = concat_views(data.views, model.modalities)
+            gram, cross = x.T @ x / n_train, x.T @ data.y / n_train
+            cols = column_slices({k: v.shape[1] for k, v in data.views.items()})
         for subset in nested_sets(n_modalities):
             moments = model.moments(subset)
-            enc = fit_erm(concat_views(data.views, subset), data.y).encoder if erm else None
+            if erm:
+                idx = np.concatenate([np.arange(cols[k].start, cols[k].stop) for k in subset])
+                enc = fit_erm_from_moments(gram[np.ix_(idx, idx)], cross[idx])
             rows.append(
                 dict(
                     set=set_label(subset),
@@ -143,9 +149,11 @@ def overlap_trained(
         for w in w_values
     ]
     datasets = [(i, sd) for i in range(len(models)) for sd in seeds]
-    samples = [models[i].sample(n_train, [sd, 7]) for i, sd in datasets]
+    samples = [models[i].sample(n_train, [sd, "overlap-trained"]) for i, sd in datasets]
     names = models[0].modalities
-    runs = [(j, s) for j in range(len(datasets)) for s in sets]  # run r: dataset j, subset s
+    # run r: dataset j, subset s. Runs of one subset are contiguous, so the batched model has one block per
+    # subset (a block per run would make every backward step copy the whole parameter tensors once per run).
+    runs = [(j, s) for s in sets for j in range(len(datasets))]
     data_index = torch.tensor([j for j, _ in runs])
     views = [
         torch.stack([torch.as_tensor(s.views[m], dtype=torch.float32) for s in samples])[data_index].to(device)
@@ -158,16 +166,21 @@ def overlap_trained(
         if epochs > 0 else []
     with torch.no_grad():
         train_risk = ((net(views) - y) ** 2).sum(-1).mean(-1).cpu().numpy()
-    rows = []
-    for r, ((j, subset), enc) in enumerate(zip(runs, net.encoder_matrices())):
-        i, sd = datasets[j]
+    encs = net.encoder_matrices()
+    eta = np.empty(len(runs))
+    groups: dict = {}  # runs on the same world and set share the moments: one batched eta per group
+    for r, (j, subset) in enumerate(runs):
+        groups.setdefault((datasets[j][0], tuple(subset)), []).append(r)
+    for (i, subset), members in groups.items():
         model = models[i]
-        eta = latent_quality(model.moments(subset), enc.double().cpu().numpy(), oracle_risk=model.oracle_risk)
-        rows.append(
-            dict(set=set_label(subset), n_observed=len(subset), w=float(w_values[i]), seed=sd, eta_trained=eta,
-                 train_risk=float(train_risk[r]))
-        )
-    out = pd.DataFrame(rows)
+        stack = np.stack([encs[r].double().cpu().numpy() for r in members])
+        eta[members] = best_linear_risk_batched(model.moments(subset), stack) - model.oracle_risk
+    rows = [dict(set=set_label(subset), n_observed=len(subset), w=float(w_values[datasets[j][0]]),
+                 seed=datasets[j][1], eta_trained=float(eta[r]), train_risk=float(train_risk[r]))
+            for r, (j, subset) in enumerate(runs)]
+    position = {set_label(s): k for k, s in enumerate(sets)}  # rows in (dataset, set) order, as before
+    order = sorted(range(len(runs)), key=lambda r: (runs[r][0], position[set_label(runs[r][1])]))
+    out = pd.DataFrame([rows[r] for r in order])
     out.attrs["history"] = history
     return out
 

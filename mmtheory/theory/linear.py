@@ -190,3 +190,57 @@ def linear_risk(moments: Moments, coef: np.ndarray) -> float:
     if b.shape != moments.cov_xy.shape:
         raise ValueError(f"coef must have shape {moments.cov_xy.shape} (features, outputs); got {b.shape}.")
     return float(np.trace(moments.cov_yy) - 2 * np.trace(b.T @ moments.cov_xy) + np.trace(b.T @ moments.cov_xx @ b))
+
+
+def best_linear_risk_batched(moments: Moments, encoders: np.ndarray) -> np.ndarray:
+    r""":func:`best_linear_risk` for a stack of encoders on the same features: (R, d, r) -> (R,).
+
+    One batched eigendecomposition of the R matrices :math:`A^\top\Sigma_{xx}A` (the same cut-off as the
+    pseudo-inverse of :func:`best_linear_risk`: eigenvalues at most ``RCOND`` times the largest are dropped),
+    so R runs that share their modalities cost one batched call instead of R.
+    """
+    a = check_finite("encoders", np.asarray(encoders, dtype=np.float64))
+    d = moments.cov_xx.shape[0]
+    if a.ndim != 3 or a.shape[1] != d:
+        raise ValueError(f"encoders must have shape (R, d, r) with d = {d} features of the chosen modalities; "
+                         f"got {a.shape}.")
+    cov_zz = a.transpose(0, 2, 1) @ (moments.cov_xx @ a)
+    cov_zy = a.transpose(0, 2, 1) @ moments.cov_xy  # (R, r, p)
+    vals, vecs = np.linalg.eigh(cov_zz)
+    cut = RCOND * np.abs(vals).max(axis=1, keepdims=True)
+    proj = vecs.transpose(0, 2, 1) @ cov_zy  # (R, r, p)
+    keep = np.abs(vals) > cut
+    inv = np.where(keep, 1.0 / np.where(keep, vals, 1.0), 0.0)
+    explained = (inv * (proj**2).sum(-1)).sum(-1)
+    return float(np.trace(moments.cov_yy)) - explained
+
+
+def fit_erm_from_moments(cov_xx: np.ndarray, cov_xy: np.ndarray, *, rank: int | None = None) -> np.ndarray:
+    r"""The encoder of :func:`fit_erm` (no intercept) from the sample's second moments :math:`X^\top X/m`, :math:`X^\top Y/m`.
+
+    The minimum-norm least-squares fit is :math:`\hat B = (X^\top X)^{+}X^\top Y`, and the fitted values'
+    right singular vectors are the eigenvectors of :math:`\hat B^\top X^\top X\hat B`; so the encoder
+    :math:`\hat B V_r` needs only the moments, which the sets of a nested family share (slice one
+    Gram matrix instead of refitting each set on the samples). Singular directions are cut at
+    ``RCOND`` of the largest eigenvalue of :math:`X^\top X` (``fit_erm``'s ``lstsq`` cuts the singular
+    values at machine precision; equal on well-posed problems, within float tolerance: tested).
+
+    Returns
+    -------
+    ndarray (d, r')
+        The encoder; ``r' = min(rank, p)`` (default ``min(d, p)``).
+    """
+    cov_xx = check_finite("cov_xx", np.asarray(cov_xx, dtype=np.float64))
+    cov_xy = check_finite("cov_xy", np.asarray(cov_xy, dtype=np.float64))
+    if cov_xy.ndim == 1:
+        cov_xy = cov_xy[:, None]
+    d, p = cov_xy.shape
+    if cov_xx.shape != (d, d):
+        raise ValueError(f"cov_xx must be ({d}, {d}) for cov_xy of shape {cov_xy.shape}; got {cov_xx.shape}.")
+    r = min(d, p) if rank is None else check_positive_int("rank", rank)
+    vals, vecs = np.linalg.eigh(cov_xx)
+    keep = vals > RCOND * max(float(vals.max(initial=0.0)), 0.0)
+    b_ols = vecs[:, keep] @ ((vecs[:, keep].T @ cov_xy) / vals[keep, None])  # (d, p), minimum norm
+    fit_vals, fit_vecs = np.linalg.eigh(b_ols.T @ cov_xx @ b_ols)  # right singular vectors of the fitted values
+    order = np.argsort(fit_vals)[::-1][: min(r, p, int(keep.sum()) or 1)]
+    return b_ols @ fit_vecs[:, order]

@@ -20,8 +20,9 @@ over :math:`\sigma`; every estimator draws all :math:`\sigma` at once and needs 
 Inputs may be numpy arrays or torch tensors (CPU or GPU); results come back as floats. For a torch
 tensor the signs are drawn by torch on the tensor's device and in its dtype (no host round-trip),
 draws are processed in chunks of at most :data:`MAX_CHUNK_ELEMENTS` signs (memory stays bounded for
-any ``n_draws``), and each chunk's norms are taken in one fused reduction. Numpy inputs keep numpy's
-generator, so published numbers computed from arrays do not move.
+any ``n_draws``), and each chunk's norms are taken in one fused reduction. Numpy inputs draw their signs
+from numpy's generator. Every stream comes from :mod:`mmtheory.seeding` (stream ``"rademacher-signs"`` of
+``seed``; ``"mlp-init"`` for :func:`mlp_rademacher_lower`'s initial weights).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from typing import Mapping, NamedTuple, Sequence
 import numpy as np
 
 from mmtheory._validation import check_modalities
+from mmtheory.seeding import numpy_rng, torch_generator
 
 #: Largest m for which :func:`exact_rademacher_linear` enumerates all 2^m sign vectors.
 MAX_EXACT_M = 22
@@ -101,7 +103,7 @@ def rademacher_signs(n_draws: int, m: int, *, seed: int = 0, like=None, generato
 
     Numpy (float64, numpy's generator) unless ``like`` is a torch tensor: then drawn by torch on
     ``like``'s device and in its dtype (``generator``: a ``torch.Generator`` on that device to continue
-    a stream; default one seeded with ``seed``). Each random byte gives eight signs.
+    a stream; default: stream ``"rademacher-signs"`` of ``seed``). Each random byte gives eight signs.
     """
     if n_draws < 1:
         raise ValueError(f"n_draws must be >= 1, got {n_draws}.")
@@ -109,12 +111,19 @@ def rademacher_signs(n_draws: int, m: int, *, seed: int = 0, like=None, generato
         import torch
 
         if generator is None:
-            generator = torch.Generator(device=like.device).manual_seed(int(seed))
+            generator = torch_generator(seed, "rademacher-signs", device=like.device)
         n_bytes = (m + 7) // 8
         raw = torch.randint(0, 256, (n_draws, n_bytes), device=like.device, generator=generator)
         signs = torch.nn.functional.embedding(raw, _sign_table(like.device, like.dtype))  # (draws, bytes, 8)
         return signs.reshape(n_draws, 8 * n_bytes)[:, :m]
-    return np.random.default_rng(seed).integers(0, 2, size=(n_draws, m)).astype(np.float64) * 2 - 1
+    return signs_from_rng(numpy_rng(seed, "rademacher-signs"), (n_draws, m))
+
+
+def signs_from_rng(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """Independent uniform float64 signs of ``shape`` from ``rng``: eight per random byte (``np.unpackbits``)."""
+    *lead, m = shape
+    raw = rng.integers(0, 256, size=(*lead, (m + 7) // 8), dtype=np.uint8)
+    return np.unpackbits(raw, axis=-1, count=m).astype(np.float64) * 2 - 1
 
 
 def _torch_sups(x, n_draws: int, seed: int, norm: str = "l2", chunk: int | None = None):
@@ -124,7 +133,7 @@ def _torch_sups(x, n_draws: int, seed: int, norm: str = "l2", chunk: int | None 
 
     m = x.shape[0]
     chunk = chunk or max(1, MAX_CHUNK_ELEMENTS // max(m, x.shape[1]))
-    gen = torch.Generator(device=x.device).manual_seed(int(seed))
+    gen = torch_generator(seed, "rademacher-signs", device=x.device)
     ord_ = 2 if norm == "l2" else math.inf
     out = torch.empty(n_draws, dtype=x.dtype, device=x.device)
     for start in range(0, n_draws, chunk):
@@ -275,7 +284,7 @@ def multiclass_linear_rademacher(x, n_outputs: int, radius: float = 1.0, *, n_dr
         import torch
 
         chunk = max(1, MAX_CHUNK_ELEMENTS // (n_outputs * max(m, x.shape[1])))
-        gen = torch.Generator(device=x.device).manual_seed(int(seed))
+        gen = torch_generator(seed, "rademacher-signs", device=x.device)
         sups = torch.empty(n_draws, dtype=x.dtype, device=x.device)
         for start in range(0, n_draws, chunk):
             c = min(chunk, n_draws - start)
@@ -331,7 +340,7 @@ def mlp_rademacher_lower(
     chosen, blocks, radii = _fusion_inputs(views, modalities, encoder_radius, head_radius)
     m = blocks[0].shape[0]
     xs = [torch.as_tensor(np.asarray(b) if not hasattr(b, "cpu") else b, dtype=torch.float64) for b in blocks]
-    g = torch.Generator().manual_seed(int(seed))
+    g = torch_generator(seed, "mlp-init")
     sigma = torch.as_tensor(rademacher_signs(n_draws, m, seed=seed), dtype=torch.float64).repeat(restarts, 1)
     runs = sigma.shape[0]
     enc = [torch.randn(runs, x.shape[1], hidden, generator=g, dtype=torch.float64).requires_grad_() for x in xs]
