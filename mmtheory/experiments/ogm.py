@@ -6,6 +6,7 @@ encoder linear probe per modality, the empirical counterpart of Huang et al.'s e
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
@@ -15,7 +16,6 @@ import torch
 from torch import nn
 
 from mmtheory.data.av_standin import AVStandin
-from mmtheory.models.late_fusion import LateFusionClassifier, MLPEncoder
 from mmtheory.train.late_fusion import TensorBatches, TrainConfig, fit
 
 UNIMODAL = "{}-only"
@@ -71,71 +71,160 @@ class StandinResult:
     probes: pd.DataFrame
 
 
+COMPUTE = ("batched", "loop")
+
+
 def run_standin(world: AVStandin | None = None, *, n_train: int = 400, n_test: int = 3000,
                 methods: Sequence[str] = ("baseline", "ogm", "ogm-ge"), seeds: Sequence[int] = (0, 1, 2),
                 epochs: int = 60, lr: float = 0.01, batch_size: int = 64, alpha: float = 0.8,
                 modulation_end: int | None = None, hidden: int = 64, features: int = 32, fusion: str = "concat",
                 optimizer: str = "sgd", unimodal: bool = True, ogm_options: Mapping | None = None,
-                scheduler=None) -> StandinResult:
+                scheduler=None, compute: str = "batched") -> StandinResult:
     """Train unimodal models and late-fusion models with each method on the stand-in, for each seed.
 
-    Seed ``s`` draws its own training set (``world.sample(n_train, seed=s)``) and initialisation;
-    the test set is shared (seed 10,000). OGM acts on every weight matrix of the MLP encoders
-    (``params="weights"``: they have no convolutions), for epochs ``0..modulation_end``
-    (default: half of the epochs, the official 50 of 100).
+    Seed ``s`` draws its own training set (``world.sample(n_train, seed=s)``), minibatch order,
+    initialisation (:func:`mmtheory.train.batched_ogm.standin_init`: the methods of a seed and its
+    unimodal models start from the same encoder weights) and GE noise, each from its own named stream
+    of ``s`` (:mod:`mmtheory.seeding`); the test set is shared (``world.sample(n_test, 0, stream="test")``).
+    OGM acts on every weight matrix of the MLP encoders (``params="weights"``: they have no
+    convolutions), for epochs ``0..modulation_end`` (default: half of the epochs, the official 50 of 100).
 
-    ``scheduler``: ``None`` trains here, one seed after another; otherwise (``"local:N"``, a Dask
-    scheduler address or a ``distributed.Client``, see :func:`mmtheory.sweep.map_runs`) each seed is
-    one task. A seed's runs depend on nothing but the seed, so the result is the same frame, row for
-    row (a test checks it on a 2-worker cluster).
+    ``compute="batched"`` (default): every run (seeds x methods, and the unimodal models) is trained
+    at once as one :class:`~mmtheory.train.batched_ogm.BatchedStandin`, OGM's scores, coefficients and
+    GE noise per run inside the batch; ``compute="loop"``: the reference, one
+    :func:`~mmtheory.train.late_fusion.fit` per run with :class:`~mmtheory.train.ogm.OGMGE`. Both give
+    the same frames up to float rounding (a test checks it for every method and fusion). OGM options
+    the batched trainer does not implement make it fall back to the loop with a warning.
+
+    ``scheduler``: ``None`` trains here; otherwise (``"local:N"``, a Dask scheduler address or a
+    ``distributed.Client``, see :func:`mmtheory.sweep.map_runs`) each seed is one task. A seed's runs
+    depend on nothing but the seed, so the result is the same frame, row for row (a test checks it on a
+    2-worker cluster).
     """
+    if compute not in COMPUTE:
+        raise ValueError(f"compute must be one of {COMPUTE}; got {compute!r}.")
     if scheduler is not None and len(seeds) > 1:
         from mmtheory.sweep import map_runs
 
         shared = dict(world=world, n_train=n_train, n_test=n_test, methods=tuple(methods), epochs=epochs, lr=lr,
                       batch_size=batch_size, alpha=alpha, modulation_end=modulation_end, hidden=hidden,
                       features=features, fusion=fusion, optimizer=optimizer, unimodal=unimodal,
-                      ogm_options=dict(ogm_options) if ogm_options else None)
+                      ogm_options=dict(ogm_options) if ogm_options else None, compute=compute)
         parts = map_runs(run_standin, [dict(seeds=[int(s)]) for s in seeds], scheduler, shared=shared,
                          desc="stand-in seeds", log=None)
-        return StandinResult(*(pd.concat([getattr(r, k) for r in parts], ignore_index=True)
-                               for k in ("summary", "history", "steps", "probes")))
+        return _concat(parts)
     world = world or AVStandin()
+    job = _Job(world, tuple(methods), float(alpha), bool(unimodal))
+    return _standin_jobs([job], n_train=n_train, n_test=n_test, seeds=seeds, epochs=epochs, lr=lr,
+                         batch_size=batch_size, modulation_end=modulation_end, hidden=hidden, features=features,
+                         fusion=fusion, optimizer=optimizer, ogm_options=ogm_options, compute=compute)[0]
+
+
+@dataclass(frozen=True)
+class _Job:
+    """One :func:`run_standin` call's own settings; the rest is shared by the jobs trained together."""
+
+    world: AVStandin
+    methods: tuple[str, ...]
+    alpha: float
+    unimodal: bool
+
+
+def _concat(parts: Sequence[StandinResult]) -> StandinResult:
+    return StandinResult(*(pd.concat([getattr(r, k) for r in parts], ignore_index=True)
+                           for k in ("summary", "history", "steps", "probes")))
+
+
+def _standin_jobs(jobs: Sequence[_Job], *, n_train: int, n_test: int, seeds: Sequence[int], epochs: int, lr: float,
+                  batch_size: int, modulation_end: int | None, hidden: int, features: int, fusion: str,
+                  optimizer: str, ogm_options: Mapping | None, compute: str) -> list[StandinResult]:
+    """The runs of several :func:`run_standin` calls (one per job) that share everything but world,
+    methods, alpha and unimodal: one batched model for all of them (``compute="batched"``), or the loop."""
+    from mmtheory.train.batched_ogm import StandinRun, fit_standin_batched, standin_init, standin_model, \
+        supported_ogm_options
+
     names = ("audio", "visual")
-    xt, yt = world.sample(n_test, seed=10_000)
-    test_x = {k: torch.from_numpy(v) for k, v in xt.items()}
-    test_y = torch.from_numpy(yt)
     end = epochs // 2 if modulation_end is None else modulation_end
     options = {"params": "weights", "end_epoch": end, **dict(ogm_options or {})}
-    runs = [(m, names) for m in methods] + ([("baseline", (u,)) for u in names] if unimodal else [])
-    summary, hist, steps, probes = [], [], [], []
-    for seed in seeds:
-        xs, ys = world.sample(n_train, seed=seed)
-        train_x = {k: torch.from_numpy(v) for k, v in xs.items()}
-        train_y = torch.from_numpy(ys)
-        for method, mods in runs:
-            label = method if len(mods) > 1 else UNIMODAL.format(mods[0])
-            torch.manual_seed(seed)
-            dims = {"audio": world.audio_dim, "visual": world.visual_dim}
-            model = LateFusionClassifier({u: MLPEncoder(dims[u], hidden, features) for u in mods}, world.n_classes,
-                                         fusion if len(mods) > 1 else "concat")
-            cfg = TrainConfig(method=method, epochs=epochs, lr=lr, lr_step=10 ** 9, alpha=alpha, optimizer=optimizer,
-                              ogm=options if len(mods) > 1 else {}, seed=seed)
-            res = fit(model, TensorBatches({u: train_x[u] for u in mods}, train_y, batch_size, seed=seed),
+    if compute == "batched" and supported_ogm_options(options):
+        warnings.warn(f"run_standin: the batched trainer does not implement OGM option(s) "
+                      f"{supported_ogm_options(options)}; training the runs one by one (compute='loop').", stacklevel=3)
+        compute = "loop"
+    worlds = list(dict.fromkeys(j.world for j in jobs))  # distinct worlds, in order
+    tests, trains = [], []
+    for w in worlds:
+        xt, yt = w.sample(n_test, seed=0, stream="test")
+        tests.append(({k: torch.from_numpy(v) for k, v in xt.items()}, torch.from_numpy(yt)))
+        for seed in seeds:
+            xs, ys = w.sample(n_train, seed=int(seed))
+            trains.append(({k: torch.from_numpy(v) for k, v in xs.items()}, torch.from_numpy(ys), int(seed)))
+    # every run, in the loop's order: job, seed, (methods..., unimodal models...)
+    specs, labels = [], []
+    for j in jobs:
+        wi = worlds.index(j.world)
+        runs = [(m, names) for m in j.methods] + ([("baseline", (u,)) for u in names] if j.unimodal else [])
+        for si, seed in enumerate(seeds):
+            for method, mods in runs:
+                specs.append(StandinRun(int(seed), method, mods, j.alpha, data=wi * len(seeds) + si, test=wi))
+                labels.append(method if len(mods) > 1 else UNIMODAL.format(mods[0]))
+    w0 = jobs[0].world
+    dims = {"audio": w0.audio_dim, "visual": w0.visual_dim}
+    n_classes = w0.n_classes
+    if any((w.audio_dim, w.visual_dim, w.n_classes) != (w0.audio_dim, w0.visual_dim, w0.n_classes) for w in worlds):
+        raise ValueError("jobs trained together need worlds of the same dimensions and number of classes.")
+    features_of: list = []  # per run: {modality: (train features, test features)}
+    if compute == "batched":
+        results, model = fit_standin_batched(specs, trains, tests, hidden=hidden, features=features,
+                                             n_classes=n_classes, fusion=fusion, epochs=epochs, lr=lr,
+                                             batch_size=batch_size, optimizer=optimizer, ogm_options=options)
+        with torch.no_grad():
+            model.eval()
+            feats = {}
+            for u, e in model.encoders.items():
+                idx = model.enc_runs[u]
+                xtr = torch.stack([trains[specs[i].data][0][u] for i in idx])
+                xte = torch.stack([tests[specs[i].test][0][u] for i in idx])
+                ftr, fte = model.encode(u, xtr).float(), model.encode(u, xte).float()
+                for row, i in enumerate(idx):
+                    feats[(i, u)] = (ftr[row], fte[row])
+        features_of = [{u: feats[(i, u)] for u in spec.modalities} for i, spec in enumerate(specs)]
+    else:
+        results = []
+        for spec, label in zip(specs, labels):
+            model = standin_model(spec.modalities, dims, hidden, features, n_classes, fusion)
+            model.load_state_dict(standin_init(model, spec.seed))
+            train_x, train_y, data_seed = trains[spec.data]
+            test_x, test_y = tests[spec.test]
+            cfg = TrainConfig(method=spec.method, epochs=epochs, lr=lr, lr_step=10 ** 9, alpha=spec.alpha,
+                              optimizer=optimizer, ogm=options if len(spec.modalities) > 1 else {}, seed=spec.seed)
+            mods = spec.modalities
+            res = fit(model, TensorBatches({u: train_x[u] for u in mods}, train_y, batch_size, seed=data_seed),
                       TensorBatches({u: test_x[u] for u in mods}, test_y, 4096, shuffle=False), cfg, device="cpu",
-                      desc=f"{label} seed {seed}")
-            row = {"method": label, "seed": seed, **res.summary()}
-            for u in mods:
-                p = linear_probe(encode_all(model.encoders[u], train_x[u]), train_y,
-                                 encode_all(model.encoders[u], test_x[u]), test_y, world.n_classes)
-                probes.append({"method": label, "seed": seed, "modality": u, **p})
+                      desc=f"{label} seed {spec.seed}")
+            results.append(res)
+            features_of.append({u: (encode_all(model.encoders[u], train_x[u]), encode_all(model.encoders[u], test_x[u]))
+                                for u in mods})
+    out, pos = [], 0
+    for j in jobs:
+        summary, hist, steps, probes = [], [], [], []
+        n_runs = (len(j.methods) + (len(names) if j.unimodal else 0)) * len(seeds)
+        for i in range(pos, pos + n_runs):
+            spec, label, res = specs[i], labels[i], results[i]
+            row = {"method": label, "seed": spec.seed, **res.summary()}
+            for u in spec.modalities:
+                ftr, fte = features_of[i][u]
+                p = linear_probe(ftr, trains[spec.data][1], fte, tests[spec.test][1], n_classes)
+                probes.append({"method": label, "seed": spec.seed, "modality": u, **p})
                 row[f"probe_acc_{u}"] = p["probe_acc"]
             summary.append(row)
-            hist.append(res.history.assign(method=label, seed=seed))
+            hist.append(res.history.assign(method=label, seed=spec.seed))
             if len(res.steps):
-                steps.append(res.steps.assign(method=label, seed=seed))
-    return StandinResult(pd.DataFrame(summary), pd.concat(hist, ignore_index=True),
-                         pd.concat(steps, ignore_index=True) if steps else pd.DataFrame(), pd.DataFrame(probes))
+                steps.append(res.steps.assign(method=label, seed=spec.seed))
+        pos += n_runs
+        out.append(StandinResult(pd.DataFrame(summary), pd.concat(hist, ignore_index=True),
+                                 pd.concat(steps, ignore_index=True) if steps else pd.DataFrame(),
+                                 pd.DataFrame(probes)))
+    return out
 
 
 #: The broken worlds of the OGM-GE claims: name -> what changes (see :func:`broken_worlds`).
