@@ -17,7 +17,7 @@ from mmtheory.models.late_fusion import FUSIONS
 from mmtheory.seeding import torch_generator
 from mmtheory.train.batched_ogm import StandinRun, fit_standin_batched, standin_init, standin_model
 
-SMALL = dict(n_train=48, n_test=150, seeds=[0, 1], epochs=3, batch_size=16, hidden=8, features=6, modulation_end=1)
+SMALL = dict(n_train=32, n_test=80, seeds=[0, 1], epochs=3, batch_size=16, hidden=8, features=6, modulation_end=1)
 ATOL = 1e-5
 
 
@@ -113,7 +113,7 @@ def test_av_standin_draws_named_streams():
 
 def test_batched_probe_matches_lbfgs():
     g = torch.Generator().manual_seed(0)
-    n, m, d, c = 200, 500, 8, 4
+    n, m, d, c = 150, 300, 8, 4
     means = torch.randn(c, d, generator=g)
     zs, ys, zt, yt = [], [], [], []
     for scale in (0.5, 1.0, 3.0):  # overlapping to (nearly) separable classes
