@@ -362,14 +362,34 @@ def broken_worlds(world: AVStandin | None = None, *, which: Sequence[str] = ("ba
     from dataclasses import replace as _replace
 
     world = world or AVStandin()
-    out = {}
+    jobs = {}
     if "balanced" in which:
         flat = _replace(world, audio_scale=balanced_scale, visual_scale=balanced_scale)
-        out["balanced"] = run_standin(flat, methods=("baseline",), unimodal=True, **kwargs)
+        jobs["balanced"] = _Job(flat, ("baseline",), 0.8, True)
+    have_base = real is not None and (real.summary["method"] == "baseline").any()
     if "alpha0" in which:
-        have_base = real is not None and (real.summary["method"] == "baseline").any()
-        methods = ("ogm-ge",) if have_base else ("baseline", "ogm-ge")
-        r = run_standin(world, methods=methods, alpha=0.0, unimodal=False, **kwargs)
+        jobs["alpha0"] = _Job(world, ("ogm-ge",) if have_base else ("baseline", "ogm-ge"), 0.0, False)
+    scheduler = kwargs.get("scheduler")
+    if scheduler is not None and len(kwargs.get("seeds", (0, 1, 2))) > 1:  # one task per seed and world
+        trained = {k: run_standin(j.world, methods=j.methods, alpha=j.alpha, unimodal=j.unimodal, **kwargs)
+                   for k, j in jobs.items()}
+    else:  # every broken world's runs in one batched model (or one loop)
+        import inspect
+
+        shared = {k: p.default for k, p in inspect.signature(run_standin).parameters.items()
+                  if k not in ("world", "methods", "alpha", "unimodal", "scheduler")}
+        unknown = set(kwargs) - set(shared) - {"scheduler"}
+        if unknown:
+            raise TypeError(f"broken_worlds got unexpected keyword(s) {sorted(unknown)} for run_standin.")
+        shared.update({k: v for k, v in kwargs.items() if k != "scheduler"})
+        if shared["compute"] not in COMPUTE:
+            raise ValueError(f"compute must be one of {COMPUTE}; got {shared['compute']!r}.")
+        trained = dict(zip(jobs, _standin_jobs(list(jobs.values()), **shared))) if jobs else {}
+    out = {}
+    if "balanced" in which:
+        out["balanced"] = trained["balanced"]
+    if "alpha0" in which:
+        r = trained["alpha0"]
         if have_base:
             pick = {k: getattr(real, k) for k in ("summary", "history", "steps", "probes")}
             r = StandinResult(*(pd.concat([pick[k][pick[k]["method"] == "baseline"] if len(pick[k]) else pick[k],
