@@ -136,8 +136,9 @@ def standin_init(model: LateFusionClassifier, seed: int) -> dict[str, torch.Tens
 
 def _lin(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """``x (R, B, in) @ w (R, out, in)^T + b (R, 1, out)`` -> (R, B, out); ``x`` (B, in) is shared by all runs."""
-    if x.ndim == 2:
-        x = x.expand(w.shape[0], *x.shape)
+    if x.ndim == 2:  # one wide product (B, in) @ (in, R * out) instead of R thin ones
+        r, out = w.shape[0], w.shape[1]
+        return (x @ w.reshape(r * out, -1).T).view(x.shape[0], r, out).transpose(0, 1) + b
     return torch.baddbmm(b, x, w.transpose(1, 2))
 
 
