@@ -136,9 +136,8 @@ def standin_init(model: LateFusionClassifier, seed: int) -> dict[str, torch.Tens
 
 def _lin(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """``x (R, B, in) @ w (R, out, in)^T + b (R, 1, out)`` -> (R, B, out); ``x`` (B, in) is shared by all runs."""
-    if x.ndim == 2:  # one wide product (B, in) @ (in, R * out) instead of R thin ones
-        r, out = w.shape[0], w.shape[1]
-        return (x @ w.reshape(r * out, -1).T).view(x.shape[0], r, out).transpose(0, 1) + b
+    if x.ndim == 2:
+        x = x.expand(w.shape[0], *x.shape)
     return torch.baddbmm(b, x, w.transpose(1, 2))
 
 
@@ -225,8 +224,8 @@ class BatchedStandin(nn.Module):
     def encode(self, u: str, x: torch.Tensor) -> torch.Tensor:
         """Features (R_u, B, features) of modality u's encoder runs; ``x`` (R_u, B, d) or shared (B, d)."""
         e = self.encoders[u]
-        h = torch.relu(_lin(x, e["net_0_weight"], e["net_0_bias"]))
-        return torch.relu(_lin(h, e["net_2_weight"], e["net_2_bias"]))
+        h = torch.relu_(_lin(x, e["net_0_weight"], e["net_0_bias"]))  # in place: baddbmm's backward needs no output
+        return torch.relu_(_lin(h, e["net_2_weight"], e["net_2_bias"]))
 
     def fuse(self, feats: Mapping[str, torch.Tensor]) -> torch.Tensor:
         """The joint runs' fused logits (R_joint, B, C) from their features per modality."""
@@ -264,11 +263,12 @@ class BatchedStandin(nn.Module):
         ``xs[u]``: (R_u, B, d_u), one row per run of u's encoder (:attr:`enc_runs` order), or (B, d_u)
         shared by all of them.
         """
+        return self.heads({u: self.encode(u, xs[u]) for u in self.names if u in self.encoders})
+
+    def heads(self, zs: Mapping[str, torch.Tensor]) -> tuple[dict, torch.Tensor | None, dict]:
+        """:meth:`forward` from the encoders' outputs ``zs[u]`` (R_u, B, features)."""
         feats, uni = {}, {}
-        for u in self.names:
-            if u not in self.encoders:
-                continue
-            z = self.encode(u, xs[u])
+        for u, z in zs.items():
             feats[u] = z[:self.n_joint]
             if u in self.uni_heads:
                 hu = self.uni_heads[u]
@@ -445,7 +445,7 @@ def _modulate(model: BatchedStandin, ogm_params: dict, noise_bufs: dict, k: torc
 
 
 @torch.no_grad()
-def _evaluate(model: BatchedStandin, x: Mapping[str, torch.Tensor], y: torch.Tensor, chunk: int
+def _evaluate(model: BatchedStandin, x: Mapping[str, torch.Tensor], y: torch.Tensor, chunk: int, sub: int = 256
               ) -> tuple[torch.Tensor, torch.Tensor]:
     """Correct counts ``(R,)`` of every run and ``(R_joint, K)`` of every joint run's branches.
 
@@ -454,12 +454,17 @@ def _evaluate(model: BatchedStandin, x: Mapping[str, torch.Tensor], y: torch.Ten
     over the chunk).
     """
     nj, n_test = model.n_joint, y.shape[1]
+    if model.fusion_name in ("concat", "sum") or not nj:  # a row's logits depend on no other row: any chunk will do
+        chunk = sub
     correct = torch.zeros(y.shape[0], dtype=torch.float64, device=y.device)
     branch = torch.zeros(nj, len(model.names), dtype=torch.float64, device=y.device)
     for a in range(0, n_test, chunk):
-        xc = {u: v[..., a:a + chunk, :] for u, v in x.items()}
-        yc = y[:, a:a + chunk]
-        feats, logits, uni = model(xc)
+        stop = min(a + chunk, n_test)
+        # each encoder on sub-chunks (its hidden layer stays in cache), the heads on the whole chunk
+        zs = {u: torch.cat([model.encode(u, v[..., s:min(s + sub, stop), :]) for s in range(a, stop, sub)], dim=-2)
+              for u, v in x.items() if u in model.encoders}
+        yc = y[:, a:stop]
+        feats, logits, uni = model.heads(zs)
         if nj:
             correct[:nj] += (logits.argmax(-1) == yc[:nj]).sum(1)
             br = model.branch_logits(feats)
