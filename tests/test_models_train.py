@@ -50,7 +50,9 @@ def test_batched_training_equals_independent_runs():
 
 def _fit_one_of_many(model, views, y, *, run, n_runs, epochs, batch_size, seed):
     """Train one run with the sample order run ``run`` gets inside a batch of ``n_runs``."""
-    gen = torch.Generator().manual_seed(seed)
+    from mmtheory.seeding import torch_generator
+
+    gen = torch_generator(seed, "minibatch-order")  # fit_batched's named stream
     opt = torch.optim.Adam(model.parameters(), lr=0.01)
     n = y.shape[0]
     for _ in range(epochs):

@@ -21,11 +21,18 @@ from dataclasses import dataclass
 import numpy as np
 
 from mmtheory._validation import check_positive_int
+from mmtheory.seeding import numpy_rng
+
+#: The named streams of :meth:`AVStandin.sample` (a training set and the test set of one seed never share draws).
+STREAMS = ("train", "test")
 
 
 @dataclass(frozen=True)
 class AVStandin:
     """Generator of the stand-in. Class means are fixed by ``world_seed``; samples by the ``seed`` of :meth:`sample`.
+
+    Every draw goes through :mod:`mmtheory.seeding`: the means come from stream ``("av-standin", "means")``
+    of ``world_seed``, a sample from stream ``("av-standin", stream)`` of its ``seed``.
 
     Parameters
     ----------
@@ -62,17 +69,27 @@ class AVStandin:
 
     def means(self) -> tuple[np.ndarray, np.ndarray]:
         """Class means ``(audio (C, d_a), visual (C, d_v))`` before input scaling."""
-        g = np.random.default_rng(self.world_seed)
+        g = numpy_rng(self.world_seed, "av-standin", "means")
         c = self.n_classes
         pair = np.repeat(g.standard_normal((c // 2, self.audio_dim)), 2, axis=0)
         own = g.standard_normal((c, self.audio_dim))
         vis = g.standard_normal((c, self.visual_dim))
         return self.pair_signal * pair + self.class_signal * own, self.visual_signal * vis
 
-    def sample(self, n: int, seed: int = 0) -> tuple[dict[str, np.ndarray], np.ndarray]:
-        """Draw ``n`` samples: ``({"audio": (n, d_a), "visual": (n, d_v)} float32, labels (n,) int64)``."""
+    def sample(self, n: int, seed: int = 0, stream: str = "train") -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """Draw ``n`` samples: ``({"audio": (n, d_a), "visual": (n, d_v)} float32, labels (n,) int64)``.
+
+        Parameters
+        ----------
+        n : int
+        seed : int
+            Non-negative; with ``stream`` it names the draw (:func:`mmtheory.seeding.numpy_rng`).
+        stream : {"train", "test"}
+        """
         check_positive_int("n", n)
-        rng = np.random.default_rng(seed)
+        if stream not in STREAMS:
+            raise ValueError(f"stream must be one of {STREAMS}; got {stream!r}.")
+        rng = numpy_rng(seed, "av-standin", stream)
         ma, mv = self.means()
         y = rng.integers(0, self.n_classes, n)
         xa = self.audio_scale * (ma[y] + rng.standard_normal((n, self.audio_dim)))

@@ -33,6 +33,7 @@ import torch
 
 from mmtheory._validation import check_modalities, check_positive_int, check_views
 from mmtheory.models.fusion import BatchedLateFusion
+from mmtheory.seeding import derive_seed, numpy_rng
 from mmtheory.train.batched import fit_batched, refit_heads
 
 
@@ -59,7 +60,7 @@ def probe_split(n_pool: int, probe_fraction: float, seed: int = 0) -> tuple[np.n
     if n_probe and (n_probe < 2 or n_pool - n_probe < 1):
         raise ValueError(f"a probe of {n_probe} of {n_pool} training rows cannot be split in two halves and leave "
                          "training rows; use more training data or change probe_fraction.")
-    perm = np.random.default_rng([int(seed), 7919]).permutation(n_pool)
+    perm = numpy_rng(seed, "probe-split").permutation(n_pool)
     half = n_probe // 2
     return np.sort(perm[n_probe:]), np.sort(perm[:half]), np.sort(perm[half:n_probe])
 
@@ -171,7 +172,7 @@ def modality_sweep(
     for g, ratio in enumerate(sizes):  # one batched model per fraction: its runs take equally many steps
         draws = {}
         for s in seeds:  # one draw per (fraction, seed), shared by every modality set
-            rng = np.random.default_rng([int(s), int(round(ratio * 1e6))])
+            rng = numpy_rng(s, "subsample", int(round(ratio * 1e6)))
             draws[s] = torch.as_tensor(np.sort(rng.choice(len(tr), size=sizes[ratio], replace=False)), device=dev)
         runs = list(product(range(len(sets)), seeds))
         if sizes[ratio] == len(tr):  # the whole training set: one copy shared by every run
@@ -180,8 +181,9 @@ def modality_sweep(
             rows = torch.stack([draws[s] for _, s in runs])  # (R, n_sub)
             views_g, y_g = [x[rows] for x in xs_tr], y_tr[rows]
         net = BatchedLateFusion({m: views[m].shape[1] for m in names}, hidden, n_classes,
-                                [sets[i] for i, _ in runs], seed=seed + g, compute=compute).to(dev)
-        fit_batched(net, views_g, y_g, loss="ce", epochs=epochs, lr=lr, batch_size=batch_size, seed=seed + g,
+                                [sets[i] for i, _ in runs], seed=derive_seed(seed, "fraction", g), compute=compute).to(dev)
+        fit_batched(net, views_g, y_g, loss="ce", epochs=epochs, lr=lr, batch_size=batch_size,
+                    seed=derive_seed(seed, "fraction", g),
                     desc=f"fraction {ratio:g}")
         with torch.no_grad():
             train_acc = (net(views_g).argmax(-1) == y_g).float().mean(1)

@@ -6,6 +6,7 @@ encoder linear probe per modality, the empirical counterpart of Huang et al.'s e
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
@@ -13,9 +14,9 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from mmtheory.data.av_standin import AVStandin
-from mmtheory.models.late_fusion import LateFusionClassifier, MLPEncoder
 from mmtheory.train.late_fusion import TensorBatches, TrainConfig, fit
 
 UNIMODAL = "{}-only"
@@ -61,6 +62,93 @@ def linear_probe(z_train: torch.Tensor, y_train: torch.Tensor, z_test: torch.Ten
     return {"probe_acc": acc, "probe_err": 1 - acc, "probe_train_acc": train_acc}
 
 
+@torch.no_grad()
+def linear_probes(z_train: torch.Tensor, y_train: torch.Tensor, z_test: torch.Tensor, y_test: torch.Tensor,
+                  n_classes: int, l2: float = 1e-4, max_iter: int = 100, tol: float = 1e-8) -> list[dict[str, float]]:
+    r""":func:`linear_probe` for ``R`` independent problems at once, solved by damped Newton steps.
+
+    The same objective (standardised features, multinomial logistic regression, ``l2`` on the weights,
+    not the bias), strictly convex in the weights, so it has one minimiser up to the softmax's common
+    shift of the biases (which changes no prediction). L-BFGS (:func:`linear_probe`) stops at a
+    gradient of ``1e-7``; Newton's method with a backtracking (Armijo) line search reaches the
+    minimiser to ``tol`` in about ten to twenty iterations, for all problems in one batch of
+    ``(R, (D+1) C)``-sized linear solves, so the two agree up to L-BFGS's tolerance (a test checks
+    the accuracies).
+
+    Parameters
+    ----------
+    z_train : (R, n, D) tensor
+    y_train : (R, n) int64 tensor
+    z_test : (R, m, D) tensor
+    y_test : (R, m) int64 tensor
+    n_classes : int
+    l2 : float
+    max_iter : int
+        Newton iterations at most (every problem has converged long before with these sizes).
+    tol : float
+        Stop once every problem's largest absolute gradient entry is below it (L-BFGS: ``1e-7``), or
+        when no problem's objective decreases any more (float precision).
+
+    Returns
+    -------
+    list of R dicts with ``probe_acc``, ``probe_err`` (test) and ``probe_train_acc``.
+    """
+    if z_train.ndim != 3 or z_test.ndim != 3 or y_train.shape != z_train.shape[:2] or y_test.shape != z_test.shape[:2]:
+        raise ValueError(f"expected z_train (R, n, D), y_train (R, n), z_test (R, m, D), y_test (R, m); got "
+                         f"{tuple(z_train.shape)}, {tuple(y_train.shape)}, {tuple(z_test.shape)}, {tuple(y_test.shape)}.")
+    z_train, z_test = z_train.double(), z_test.double()
+    mu, sd = z_train.mean(1, keepdim=True), z_train.std(1, keepdim=True).clamp_min(1e-6)
+    one = z_train.new_ones(())
+    a = torch.cat([(z_train - mu) / sd, one.expand(*z_train.shape[:2], 1)], dim=2)  # (R, n, D+1)
+    b = torch.cat([(z_test - mu) / sd, one.expand(*z_test.shape[:2], 1)], dim=2)
+    r, n, d1 = a.shape
+    c = n_classes
+    a32 = a.float()
+    onehot = F.one_hot(y_train, c).double()
+    penal = torch.ones(d1, c, dtype=torch.float64)
+    penal[-1] = 0  # no penalty on the bias row
+    theta = a.new_zeros(r, d1, c)
+
+    def objective(logits: torch.Tensor, th: torch.Tensor) -> torch.Tensor:  # (..., n, C), (..., D+1, C) -> (...)
+        ce = (torch.logsumexp(logits, -1) - (logits * onehot.view(r, *([1] * (logits.ndim - 3)), n, c)).sum(-1))
+        return ce.mean(-1) + l2 * (th.pow(2) * penal).sum((-1, -2))
+
+    ridge = torch.diag((2 * l2 * penal).reshape(-1) + 1e-10)  # the l2 term's Hessian, + damping of the bias shift
+    for _ in range(max_iter):
+        logits = a @ theta
+        p = torch.softmax(logits, -1)  # (R, n, C)
+        grad = a.transpose(1, 2) @ (p - onehot) / n + 2 * l2 * theta * penal
+        if float(grad.abs().amax()) < tol:
+            break
+        # Hessian of the mean cross-entropy: (1/n) sum_i (diag p_i - p_i p_i^T) kron a_i a_i^T, index (d, c);
+        # in float32: it only sets the direction, the gradient and the line search are float64 (inexact Newton)
+        ap = (a32[:, :, :, None] * p.float()[:, :, None, :]).reshape(r, n, d1 * c)
+        apt = ap.transpose(1, 2)
+        h = -(apt @ ap).double()
+        diag = (apt @ a32).double().view(r, d1, c, d1)  # the diag-p term: sum_i p_ic a_id a_ie, blocks c = c'
+        h.view(r, d1, c, d1, c).diagonal(0, 2, 4).add_(diag.permute(0, 1, 3, 2))
+        h = h / n + ridge
+        delta = torch.linalg.solve(h, grad.reshape(r, -1, 1)).view(r, d1, c)
+        f0 = objective(logits, theta)
+        slope = 1e-4 * (grad * delta).sum((1, 2))
+        t = torch.ones(r, dtype=torch.float64)
+        todo = torch.ones(r, dtype=torch.bool)
+        for _ in range(40):  # backtracking: halve the step of the problems whose trial fails Armijo's test
+            th = theta - t[:, None, None] * delta
+            ok = objective(a @ th, th) <= f0 - t * slope
+            todo &= ~ok
+            if not bool(todo.any()):
+                break
+            t = torch.where(todo, t / 2, t)
+        t = torch.where(todo, torch.zeros(()), t)  # no decrease found: at its minimum to float precision
+        if not bool((t > 0).any()):
+            break
+        theta = theta - t[:, None, None] * delta
+    acc = ((b @ theta).argmax(-1) == y_test).double().mean(1).tolist()
+    train_acc = ((a @ theta).argmax(-1) == y_train).double().mean(1).tolist()
+    return [{"probe_acc": x, "probe_err": 1 - x, "probe_train_acc": t} for x, t in zip(acc, train_acc)]
+
+
 @dataclass
 class StandinResult:
     """Outputs of :func:`run_standin`: one row per run, per epoch, per step, per (run, modality) probe."""
@@ -71,71 +159,166 @@ class StandinResult:
     probes: pd.DataFrame
 
 
+COMPUTE = ("batched", "loop")
+
+
 def run_standin(world: AVStandin | None = None, *, n_train: int = 400, n_test: int = 3000,
                 methods: Sequence[str] = ("baseline", "ogm", "ogm-ge"), seeds: Sequence[int] = (0, 1, 2),
                 epochs: int = 60, lr: float = 0.01, batch_size: int = 64, alpha: float = 0.8,
                 modulation_end: int | None = None, hidden: int = 64, features: int = 32, fusion: str = "concat",
                 optimizer: str = "sgd", unimodal: bool = True, ogm_options: Mapping | None = None,
-                scheduler=None) -> StandinResult:
+                scheduler=None, compute: str = "batched") -> StandinResult:
     """Train unimodal models and late-fusion models with each method on the stand-in, for each seed.
 
-    Seed ``s`` draws its own training set (``world.sample(n_train, seed=s)``) and initialisation;
-    the test set is shared (seed 10,000). OGM acts on every weight matrix of the MLP encoders
-    (``params="weights"``: they have no convolutions), for epochs ``0..modulation_end``
-    (default: half of the epochs, the official 50 of 100).
+    Seed ``s`` draws its own training set (``world.sample(n_train, seed=s)``), minibatch order,
+    initialisation (:func:`mmtheory.train.batched_ogm.standin_init`: the methods of a seed and its
+    unimodal models start from the same encoder weights) and GE noise, each from its own named stream
+    of ``s`` (:mod:`mmtheory.seeding`); the test set is shared (``world.sample(n_test, 0, stream="test")``).
+    OGM acts on every weight matrix of the MLP encoders (``params="weights"``: they have no
+    convolutions), for epochs ``0..modulation_end`` (default: half of the epochs, the official 50 of 100).
 
-    ``scheduler``: ``None`` trains here, one seed after another; otherwise (``"local:N"``, a Dask
-    scheduler address or a ``distributed.Client``, see :func:`mmtheory.parallel.map_runs`) each seed is
-    one task. A seed's runs depend on nothing but the seed, so the result is the same frame, row for
-    row (a test checks it on a 2-worker cluster).
+    ``compute="batched"`` (default): every run (seeds x methods, and the unimodal models) is trained
+    at once as one :class:`~mmtheory.train.batched_ogm.BatchedStandin`, OGM's scores, coefficients and
+    GE noise per run inside the batch; ``compute="loop"``: the reference, one
+    :func:`~mmtheory.train.late_fusion.fit` per run with :class:`~mmtheory.train.ogm.OGMGE`. Both give
+    the same frames up to float rounding (a test checks it for every method and fusion). OGM options
+    the batched trainer does not implement make it fall back to the loop with a warning.
+
+    ``scheduler``: ``None`` trains here; otherwise (``"local:N"``, a Dask scheduler address or a
+    ``distributed.Client``, see :func:`mmtheory.parallel.map_runs`) each seed is one task. A seed's runs
+    depend on nothing but the seed, so the result is the same frame, row for row (a test checks it on a
+    2-worker cluster).
     """
+    if compute not in COMPUTE:
+        raise ValueError(f"compute must be one of {COMPUTE}; got {compute!r}.")
     if scheduler is not None and len(seeds) > 1:
         from mmtheory.parallel import map_runs
 
         shared = dict(world=world, n_train=n_train, n_test=n_test, methods=tuple(methods), epochs=epochs, lr=lr,
                       batch_size=batch_size, alpha=alpha, modulation_end=modulation_end, hidden=hidden,
                       features=features, fusion=fusion, optimizer=optimizer, unimodal=unimodal,
-                      ogm_options=dict(ogm_options) if ogm_options else None)
+                      ogm_options=dict(ogm_options) if ogm_options else None, compute=compute)
         parts = map_runs(run_standin, [dict(seeds=[int(s)]) for s in seeds], scheduler, shared=shared,
                          desc="stand-in seeds", log=None)
-        return StandinResult(*(pd.concat([getattr(r, k) for r in parts], ignore_index=True)
-                               for k in ("summary", "history", "steps", "probes")))
+        return _concat(parts)
     world = world or AVStandin()
+    job = _Job(world, tuple(methods), float(alpha), bool(unimodal))
+    return _standin_jobs([job], n_train=n_train, n_test=n_test, seeds=seeds, epochs=epochs, lr=lr,
+                         batch_size=batch_size, modulation_end=modulation_end, hidden=hidden, features=features,
+                         fusion=fusion, optimizer=optimizer, ogm_options=ogm_options, compute=compute)[0]
+
+
+@dataclass(frozen=True)
+class _Job:
+    """One :func:`run_standin` call's own settings; the rest is shared by the jobs trained together."""
+
+    world: AVStandin
+    methods: tuple[str, ...]
+    alpha: float
+    unimodal: bool
+
+
+def _concat(parts: Sequence[StandinResult]) -> StandinResult:
+    return StandinResult(*(pd.concat([getattr(r, k) for r in parts], ignore_index=True)
+                           for k in ("summary", "history", "steps", "probes")))
+
+
+def _standin_jobs(jobs: Sequence[_Job], *, n_train: int, n_test: int, seeds: Sequence[int], epochs: int, lr: float,
+                  batch_size: int, modulation_end: int | None, hidden: int, features: int, fusion: str,
+                  optimizer: str, ogm_options: Mapping | None, compute: str) -> list[StandinResult]:
+    """The runs of several :func:`run_standin` calls (one per job) that share everything but world,
+    methods, alpha and unimodal: one batched model for all of them (``compute="batched"``), or the loop."""
+    from mmtheory.train.batched_ogm import StandinRun, fit_standin_batched, standin_init, standin_model, \
+        supported_ogm_options
+
     names = ("audio", "visual")
-    xt, yt = world.sample(n_test, seed=10_000)
-    test_x = {k: torch.from_numpy(v) for k, v in xt.items()}
-    test_y = torch.from_numpy(yt)
     end = epochs // 2 if modulation_end is None else modulation_end
     options = {"params": "weights", "end_epoch": end, **dict(ogm_options or {})}
-    runs = [(m, names) for m in methods] + ([("baseline", (u,)) for u in names] if unimodal else [])
-    summary, hist, steps, probes = [], [], [], []
-    for seed in seeds:
-        xs, ys = world.sample(n_train, seed=seed)
-        train_x = {k: torch.from_numpy(v) for k, v in xs.items()}
-        train_y = torch.from_numpy(ys)
-        for method, mods in runs:
-            label = method if len(mods) > 1 else UNIMODAL.format(mods[0])
-            torch.manual_seed(seed)
-            dims = {"audio": world.audio_dim, "visual": world.visual_dim}
-            model = LateFusionClassifier({u: MLPEncoder(dims[u], hidden, features) for u in mods}, world.n_classes,
-                                         fusion if len(mods) > 1 else "concat")
-            cfg = TrainConfig(method=method, epochs=epochs, lr=lr, lr_step=10 ** 9, alpha=alpha, optimizer=optimizer,
-                              ogm=options if len(mods) > 1 else {}, seed=seed)
-            res = fit(model, TensorBatches({u: train_x[u] for u in mods}, train_y, batch_size, seed=seed),
+    if compute == "batched" and supported_ogm_options(options):
+        warnings.warn(f"run_standin: the batched trainer does not implement OGM option(s) "
+                      f"{supported_ogm_options(options)}; training the runs one by one (compute='loop').", stacklevel=3)
+        compute = "loop"
+    worlds = list(dict.fromkeys(j.world for j in jobs))  # distinct worlds, in order
+    tests, trains = [], []
+    for w in worlds:
+        xt, yt = w.sample(n_test, seed=0, stream="test")
+        tests.append(({k: torch.from_numpy(v) for k, v in xt.items()}, torch.from_numpy(yt)))
+        for seed in seeds:
+            xs, ys = w.sample(n_train, seed=int(seed))
+            trains.append(({k: torch.from_numpy(v) for k, v in xs.items()}, torch.from_numpy(ys), int(seed)))
+    # every run, in the loop's order: job, seed, (methods..., unimodal models...)
+    specs, labels = [], []
+    for j in jobs:
+        wi = worlds.index(j.world)
+        runs = [(m, names) for m in j.methods] + ([("baseline", (u,)) for u in names] if j.unimodal else [])
+        for si, seed in enumerate(seeds):
+            for method, mods in runs:
+                specs.append(StandinRun(int(seed), method, mods, j.alpha, data=wi * len(seeds) + si, test=wi))
+                labels.append(method if len(mods) > 1 else UNIMODAL.format(mods[0]))
+    w0 = jobs[0].world
+    dims = {"audio": w0.audio_dim, "visual": w0.visual_dim}
+    n_classes = w0.n_classes
+    if any((w.audio_dim, w.visual_dim, w.n_classes) != (w0.audio_dim, w0.visual_dim, w0.n_classes) for w in worlds):
+        raise ValueError("jobs trained together need worlds of the same dimensions and number of classes.")
+    features_of: list = []  # per run: {modality: (train features, test features)}
+    if compute == "batched":
+        results, model = fit_standin_batched(specs, trains, tests, hidden=hidden, features=features,
+                                             n_classes=n_classes, fusion=fusion, epochs=epochs, lr=lr,
+                                             batch_size=batch_size, optimizer=optimizer, ogm_options=options)
+        with torch.no_grad():
+            model.eval()
+            feats = {}
+            for u, e in model.encoders.items():
+                idx = model.enc_runs[u]
+                xtr = torch.stack([trains[specs[i].data][0][u] for i in idx])
+                xte = torch.stack([tests[specs[i].test][0][u] for i in idx])
+                ftr, fte = model.encode(u, xtr).float(), model.encode(u, xte).float()
+                for row, i in enumerate(idx):
+                    feats[(i, u)] = (ftr[row], fte[row])
+        features_of = [{u: feats[(i, u)] for u in spec.modalities} for i, spec in enumerate(specs)]
+    else:
+        results = []
+        for spec, label in zip(specs, labels):
+            model = standin_model(spec.modalities, dims, hidden, features, n_classes, fusion)
+            model.load_state_dict(standin_init(model, spec.seed))
+            train_x, train_y, data_seed = trains[spec.data]
+            test_x, test_y = tests[spec.test]
+            cfg = TrainConfig(method=spec.method, epochs=epochs, lr=lr, lr_step=10 ** 9, alpha=spec.alpha,
+                              optimizer=optimizer, ogm=options if len(spec.modalities) > 1 else {}, seed=spec.seed)
+            mods = spec.modalities
+            res = fit(model, TensorBatches({u: train_x[u] for u in mods}, train_y, batch_size, seed=data_seed),
                       TensorBatches({u: test_x[u] for u in mods}, test_y, 4096, shuffle=False), cfg, device="cpu",
-                      desc=f"{label} seed {seed}")
-            row = {"method": label, "seed": seed, **res.summary()}
-            for u in mods:
-                p = linear_probe(encode_all(model.encoders[u], train_x[u]), train_y,
-                                 encode_all(model.encoders[u], test_x[u]), test_y, world.n_classes)
-                probes.append({"method": label, "seed": seed, "modality": u, **p})
+                      desc=f"{label} seed {spec.seed}")
+            results.append(res)
+            features_of.append({u: (encode_all(model.encoders[u], train_x[u]), encode_all(model.encoders[u], test_x[u]))
+                                for u in mods})
+    # every (run, modality) probe in one batched solve (the same for both computes: it is evaluation)
+    keys = [(i, u) for i, spec in enumerate(specs) for u in spec.modalities]
+    fitted = linear_probes(torch.stack([features_of[i][u][0] for i, u in keys]),
+                           torch.stack([trains[specs[i].data][1] for i, _ in keys]),
+                           torch.stack([features_of[i][u][1] for i, u in keys]),
+                           torch.stack([tests[specs[i].test][1] for i, _ in keys]), n_classes)
+    probe_of = dict(zip(keys, fitted))
+    out, pos = [], 0
+    for j in jobs:
+        summary, hist, steps, probes = [], [], [], []
+        n_runs = (len(j.methods) + (len(names) if j.unimodal else 0)) * len(seeds)
+        for i in range(pos, pos + n_runs):
+            spec, label, res = specs[i], labels[i], results[i]
+            row = {"method": label, "seed": spec.seed, **res.summary()}
+            for u in spec.modalities:
+                p = probe_of[(i, u)]
+                probes.append({"method": label, "seed": spec.seed, "modality": u, **p})
                 row[f"probe_acc_{u}"] = p["probe_acc"]
             summary.append(row)
-            hist.append(res.history.assign(method=label, seed=seed))
+            hist.append(res.history.assign(method=label, seed=spec.seed))
             if len(res.steps):
-                steps.append(res.steps.assign(method=label, seed=seed))
-    return StandinResult(pd.DataFrame(summary), pd.concat(hist, ignore_index=True),
-                         pd.concat(steps, ignore_index=True) if steps else pd.DataFrame(), pd.DataFrame(probes))
+                steps.append(res.steps.assign(method=label, seed=spec.seed))
+        pos += n_runs
+        out.append(StandinResult(pd.DataFrame(summary), pd.concat(hist, ignore_index=True),
+                                 pd.concat(steps, ignore_index=True) if steps else pd.DataFrame(),
+                                 pd.DataFrame(probes)))
+    return out
 
 
 #: The broken worlds of the OGM-GE claims: name -> what changes (see :func:`broken_worlds`).
@@ -182,14 +365,34 @@ def broken_worlds(world: AVStandin | None = None, *, which: Sequence[str] = ("ba
     from dataclasses import replace as _replace
 
     world = world or AVStandin()
-    out = {}
+    jobs = {}
     if "balanced" in which:
         flat = _replace(world, audio_scale=balanced_scale, visual_scale=balanced_scale)
-        out["balanced"] = run_standin(flat, methods=("baseline",), unimodal=True, **kwargs)
+        jobs["balanced"] = _Job(flat, ("baseline",), 0.8, True)
+    have_base = real is not None and (real.summary["method"] == "baseline").any()
     if "alpha0" in which:
-        have_base = real is not None and (real.summary["method"] == "baseline").any()
-        methods = ("ogm-ge",) if have_base else ("baseline", "ogm-ge")
-        r = run_standin(world, methods=methods, alpha=0.0, unimodal=False, **kwargs)
+        jobs["alpha0"] = _Job(world, ("ogm-ge",) if have_base else ("baseline", "ogm-ge"), 0.0, False)
+    scheduler = kwargs.get("scheduler")
+    if scheduler is not None and len(kwargs.get("seeds", (0, 1, 2))) > 1:  # one task per seed and world
+        trained = {k: run_standin(j.world, methods=j.methods, alpha=j.alpha, unimodal=j.unimodal, **kwargs)
+                   for k, j in jobs.items()}
+    else:  # every broken world's runs in one batched model (or one loop)
+        import inspect
+
+        shared = {k: p.default for k, p in inspect.signature(run_standin).parameters.items()
+                  if k not in ("world", "methods", "alpha", "unimodal", "scheduler")}
+        unknown = set(kwargs) - set(shared) - {"scheduler"}
+        if unknown:
+            raise TypeError(f"broken_worlds got unexpected keyword(s) {sorted(unknown)} for run_standin.")
+        shared.update({k: v for k, v in kwargs.items() if k != "scheduler"})
+        if shared["compute"] not in COMPUTE:
+            raise ValueError(f"compute must be one of {COMPUTE}; got {shared['compute']!r}.")
+        trained = dict(zip(jobs, _standin_jobs(list(jobs.values()), **shared))) if jobs else {}
+    out = {}
+    if "balanced" in which:
+        out["balanced"] = trained["balanced"]
+    if "alpha0" in which:
+        r = trained["alpha0"]
         if have_base:
             pick = {k: getattr(real, k) for k in ("summary", "history", "steps", "probes")}
             r = StandinResult(*(pd.concat([pick[k][pick[k]["method"] == "baseline"] if len(pick[k]) else pick[k],

@@ -17,6 +17,8 @@ from typing import Mapping, Sequence
 import torch
 from torch import nn
 
+from mmtheory.seeding import torch_generator
+
 
 class BatchedLateFusion(nn.Module):
     """``R`` independent late-fusion models ``head(concat_k mask_k * (W_k x_k + b_k))``.
@@ -33,7 +35,8 @@ class BatchedLateFusion(nn.Module):
         Which modalities each run observes; a list of subsets such as ``[("m1",), ("m1", "m2")]``
         is converted with :meth:`masks_from_subsets`.
     seed : int
-        Seed of the initialisation (torch's ``nn.Linear`` default, drawn independently per run).
+        Seed of the initialisation (torch's ``nn.Linear`` default, drawn independently per run), from
+        its stream ``"init"`` (:func:`mmtheory.seeding.torch_generator`).
     compute : {"grouped", "masked"}
         ``grouped`` (default): modality k's encoder and head block are evaluated only for the runs
         that observe k (one batched product over just those runs) and the outputs are summed from
@@ -75,7 +78,7 @@ class BatchedLateFusion(nn.Module):
         seen = mask.cpu().long().cumsum(0) - mask.cpu().long()
         self._pos = [{k: int(seen[s, k]) for k in ks} for s, _, ks in self._blocks]
         n_runs = mask.shape[0]
-        gen = torch.Generator().manual_seed(int(seed))
+        gen = torch_generator(seed, "init")
 
         def uniform(shape: tuple[int, ...], fan_in: int) -> nn.Parameter:
             bound = 1.0 / math.sqrt(fan_in)

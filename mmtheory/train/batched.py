@@ -15,6 +15,8 @@ import torch
 from torch.nn import functional as F
 from mmtheory._progress import tqdm
 
+from mmtheory.seeding import torch_generator
+
 
 def progress_disabled() -> bool:
     """Whether tqdm's own switch ``TQDM_DISABLE`` turns progress bars off (``1``/``true``/``yes``).
@@ -84,7 +86,7 @@ def fit_batched(
     if epochs < 1 or batch_size < 1 or not (lr > 0):
         raise ValueError(f"epochs and batch_size must be >= 1 and lr > 0; got {epochs}, {batch_size}, {lr}.")
     device = model.head_weight.device
-    gen = torch.Generator(device="cpu").manual_seed(int(seed))
+    gen = torch_generator(seed, "minibatch-order")
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     history = []
     groups = getattr(model, "modality_runs", None)
@@ -162,7 +164,7 @@ def refit_heads(
     """
     n_runs, n, dim = latent_train.shape
     n_classes = int(max(int(y_train.max()), int(y_test.max())) + 1)
-    gen = torch.Generator().manual_seed(int(seed))
+    gen = torch_generator(seed, "refit-order")
     weight = torch.nn.Parameter(torch.zeros(n_runs, dim, n_classes, device=latent_train.device))
     bias = torch.nn.Parameter(torch.zeros(n_runs, 1, n_classes, device=latent_train.device))
     opt = torch.optim.Adam([weight, bias], lr=lr)
