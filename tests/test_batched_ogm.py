@@ -38,8 +38,10 @@ def test_batched_equals_the_loop_for_every_method_and_fusion(fusion):
     _assert_same(batched, loop)
     assert len(batched.summary) == 2 * 5 and set(batched.steps["method"]) == {"baseline", "ogm", "ogm-ge"}
     # the modulation and the noise did act: the three methods part ways within the window
-    last = batched.history[batched.history["epoch"] == 2].set_index(["method", "seed"])["train_loss"]
-    assert last[("ogm", 0)] != last[("baseline", 0)] and last[("ogm-ge", 0)] != last[("ogm", 0)]
+    # (the branch scores of later steps, not the loss: with gated fusion the noise moves the loss by less than
+    # float32's resolution, so an equality of losses would depend on the CPU's kernels)
+    sc = batched.steps[batched.steps["seed"] == 0].set_index(["method", "step"])["score_audio"].unstack(0)
+    assert (sc["ogm"] != sc["baseline"]).any() and (sc["ogm-ge"] != sc["ogm"]).any()
     assert (batched.steps.query("method == 'ogm' and active")[["coeff_audio", "coeff_visual"]] < 1).any().any()
 
 

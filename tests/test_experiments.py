@@ -66,9 +66,12 @@ def test_overlap_trained_narrow_encoders_learn(one_thread):
     # m1 alone at w = 0.2 must squeeze 6 latent directions into 4: the best loses 2 of weight 0.2^2.
     cell = cells.loc[("m1", 0.2)]
     assert cell["eta_trained"] >= cell["eta_closed_form"] - 1e-9
-    assert cell["eta_untrained"] > cell["eta_trained"] + 0.05
-    # each run reaches that optimum unless its initialisation gets stuck (a non-convex problem): the median run does
+    # each run reaches that optimum unless its initialisation gets stuck (a non-convex problem): the median run
+    # does, and beats the median untrained run (means are not used: one stuck seed moves them, and which seed
+    # gets stuck depends on the last bits of the arithmetic, i.e. on the CPU's kernels)
     runs = trained[(trained["set"] == "m1") & (trained["w"] == 0.2)]["eta_trained"]
+    idle = untrained[(untrained["set"] == "m1") & (untrained["w"] == 0.2)]["eta_trained"]
+    assert float(idle.median()) > float(runs.median()) + 0.05
     assert float(runs.median()) == pytest.approx(cell["eta_closed_form"] + 2 * 0.2**2, abs=0.05)
     np.testing.assert_allclose(cells.xs(1.0, level="w")["eta_trained"], 0.0, atol=1e-6)
     with pytest.raises(ValueError, match="epochs"):
