@@ -117,3 +117,97 @@ def test_the_chapter_records_with_the_real_data_label():
     src = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
     assert "claims.record(" in src and "data=mfeat.DATA_LABEL" in src
     assert "stand-in" not in src.split("claims.record(")[1].split(")")[0]
+
+
+# --- the glue of the real-data chapter and its checks ---------------------------------------------------------------
+
+def test_nested_sets_and_the_pair_rule():
+    from mmtheory.experiments.realdata import imbalanced_pair, nested_sets
+
+    sets = nested_sets(["a", "b", "c"])
+    assert sets == [("a",), ("b",), ("c",), ("a", "b"), ("a", "b", "c")]
+    assert imbalanced_pair({"a": 70.0, "b": 95.0, "c": 80.0}) == ("b", "a")
+    with pytest.raises(ValueError, match="at least two"):
+        imbalanced_pair({"a": 1.0})
+
+
+def test_view_pair_standardises_with_training_rows_only(data):
+    from mmtheory.experiments.realdata import view_pair
+
+    xtr, ytr, xte, yte = view_pair(data.views, data.labels, data.train_mask, "fac", "mor")
+    assert set(xtr) == {"audio", "visual"} and xtr["audio"].shape == (1500, 216) and xte["visual"].shape == (500, 6)
+    np.testing.assert_allclose(xtr["visual"].mean(0), 0.0, atol=1e-4)
+    assert np.abs(xte["visual"].mean(0)).max() > 1e-4  # test rows are not re-centred
+    with pytest.raises(ValueError, match="different"):
+        view_pair(data.views, data.labels, data.train_mask, "fac", "fac")
+
+
+def test_run_standin_takes_real_views_and_refuses_bad_data(data):
+    from mmtheory.experiments.ogm import run_standin
+    from mmtheory.experiments.realdata import view_pair
+
+    pair = view_pair(data.views, data.labels, data.train_mask, "kar", "mor")
+    r = run_standin(data=pair, n_train=200, methods=("baseline",), seeds=[0], epochs=2, batch_size=100, unimodal=False)
+    assert r.summary["method"].tolist() == ["baseline"] and 0.0 <= r.summary["last_test_acc"].iloc[0] <= 1.0
+    assert set(r.probes["modality"]) == {"audio", "visual"}
+    with pytest.raises(ValueError, match="keys"):
+        run_standin(data=({"x": pair[0]["audio"]}, pair[1], pair[2], pair[3]), seeds=[0], epochs=1)
+    with pytest.raises(ValueError, match="not both"):
+        from mmtheory.data.av_standin import AVStandin
+        run_standin(AVStandin(), data=pair, seeds=[0], epochs=1)
+
+
+def test_selection_trials_feed_rule_regrets(data):
+    from mmtheory.experiments.realdata import parity_target, selection_trials_views
+    from mmtheory.experiments.selection import rule_regrets
+
+    trials = selection_trials_views(data.views, parity_target(data.labels), data.train_mask,
+                                    [(("zer", "mor"), ("zer",))], [20, 200], 2, n_draws=20)
+    assert len(trials) == 4 and (trials["lipschitz"] > 0).all()
+    res = rule_regrets(trials, {"theorem": "4L"})
+    assert (res.filter(like="regret_") >= -1e-12).all().all()
+    with pytest.raises(ValueError, match="strict subset"):
+        selection_trials_views(data.views, parity_target(data.labels), data.train_mask, [(("zer",), ("zer",))], [20], 1)
+
+
+def _runs(weak_branch_joint, weak_alone, probe_joint, probe_alone):
+    import pandas as pd
+
+    rows = []
+    for s in range(4):
+        rows.append(dict(method="baseline", seed=s, last_test_acc=90.0, last_test_acc_visual=weak_branch_joint + s,
+                         probe_acc_visual=probe_joint + 0.5 * s))
+        rows.append(dict(method="visual-only", seed=s, last_test_acc=weak_alone + s, last_test_acc_visual=weak_alone + s,
+                         probe_acc_visual=probe_alone + 0.4 * s))
+    return pd.DataFrame(rows)
+
+
+def test_check_undertrained_holds_and_fails_where_it_should():
+    from mmtheory.checks.realdata import check_undertrained
+
+    starved = _runs(30.0, 70.0, 60.0, 72.0)
+    assert check_undertrained(starved, probe="probe_acc_visual").status == "holds"
+    fine = _runs(70.0, 70.0, 72.0, 72.0)  # the broken world: the joint branch as good as the view alone
+    assert check_undertrained(fine, probe="probe_acc_visual").status != "holds"
+    # a starved branch whose encoder probes as well as the unimodal one is not an under-trained encoder
+    assert check_undertrained(_runs(30.0, 70.0, 72.0, 72.0), probe="probe_acc_visual").status != "holds"
+    assert check_undertrained(_runs(30.0, 70.0, 72.0, 72.0)).status == "holds"
+
+
+def test_check_ogmge_fusions_needs_every_fusion():
+    import pandas as pd
+
+    from mmtheory.checks.realdata import check_ogmge_fusions
+
+    def runs(gain_sum):
+        rows = []
+        for f, gain in (("concat", 2.0), ("sum", gain_sum)):
+            for s in range(4):
+                rows.append(dict(fusion=f, method="baseline", seed=s, last_test_acc=80.0 + s))
+                rows.append(dict(fusion=f, method="ogm-ge", seed=s, last_test_acc=80.0 + s + gain + 0.1 * s))
+        return pd.DataFrame(rows)
+
+    assert check_ogmge_fusions(runs(1.0)).status == "holds"
+    assert check_ogmge_fusions(runs(-1.0)).status == "differs"
+    with pytest.raises(ValueError, match="fusion"):
+        check_ogmge_fusions(runs(1.0).drop(columns="fusion"))

@@ -76,7 +76,7 @@ def run_standin(world: AVStandin | None = None, *, n_train: int = 400, n_test: i
                 epochs: int = 60, lr: float = 0.01, batch_size: int = 64, alpha: float = 0.8,
                 modulation_end: int | None = None, hidden: int = 64, features: int = 32, fusion: str = "concat",
                 optimizer: str = "sgd", unimodal: bool = True, ogm_options: Mapping | None = None,
-                scheduler=None) -> StandinResult:
+                scheduler=None, data: tuple | None = None) -> StandinResult:
     """Train unimodal models and late-fusion models with each method on the stand-in, for each seed.
 
     Seed ``s`` draws its own training set (``world.sample(n_train, seed=s)``) and initialisation;
@@ -88,21 +88,36 @@ def run_standin(world: AVStandin | None = None, *, n_train: int = 400, n_test: i
     scheduler address or a ``distributed.Client``, see :func:`mmtheory.sweep.map_runs`) each seed is
     one task. A seed's runs depend on nothing but the seed, so the result is the same frame, row for
     row (a test checks it on a 2-worker cluster).
+
+    ``data``: real arrays instead of the stand-in world (``world`` must then be None):
+    ``(train_views, train_labels, test_views, test_labels)``, the views dicts with keys ``"audio"`` (the
+    dominant modality) and ``"visual"`` (the weak one) of ``(n, d)`` floats, labels ``(n,)`` ints
+    (:func:`mmtheory.experiments.realdata.view_pair` makes it from any dict of views). Seed ``s`` then
+    trains on ``n_train`` training rows drawn with seed ``s`` (all of them when ``n_train`` is None or
+    larger) and every seed is tested on the whole test arrays (``n_test`` is not used).
     """
+    if data is not None and world is not None:
+        raise ValueError("give either a stand-in world or data=(train_views, train_labels, test_views, test_labels), not both.")
     if scheduler is not None and len(seeds) > 1:
         from mmtheory.sweep import map_runs
 
         shared = dict(world=world, n_train=n_train, n_test=n_test, methods=tuple(methods), epochs=epochs, lr=lr,
                       batch_size=batch_size, alpha=alpha, modulation_end=modulation_end, hidden=hidden,
                       features=features, fusion=fusion, optimizer=optimizer, unimodal=unimodal,
-                      ogm_options=dict(ogm_options) if ogm_options else None)
+                      ogm_options=dict(ogm_options) if ogm_options else None, data=data)
         parts = map_runs(run_standin, [dict(seeds=[int(s)]) for s in seeds], scheduler, shared=shared,
                          desc="stand-in seeds", log=None)
         return StandinResult(*(pd.concat([getattr(r, k) for r in parts], ignore_index=True)
                                for k in ("summary", "history", "steps", "probes")))
-    world = world or AVStandin()
     names = ("audio", "visual")
-    xt, yt = world.sample(n_test, seed=10_000)
+    if data is None:
+        world = world or AVStandin()
+        xt, yt = world.sample(n_test, seed=10_000)
+        dims, n_classes = {"audio": world.audio_dim, "visual": world.visual_dim}, world.n_classes
+    else:
+        pool_x, pool_y, xt, yt = _check_data(data, names)
+        dims = {u: pool_x[u].shape[1] for u in names}
+        n_classes = int(max(pool_y.max(), yt.max())) + 1
     test_x = {k: torch.from_numpy(v) for k, v in xt.items()}
     test_y = torch.from_numpy(yt)
     end = epochs // 2 if modulation_end is None else modulation_end
@@ -110,14 +125,18 @@ def run_standin(world: AVStandin | None = None, *, n_train: int = 400, n_test: i
     runs = [(m, names) for m in methods] + ([("baseline", (u,)) for u in names] if unimodal else [])
     summary, hist, steps, probes = [], [], [], []
     for seed in seeds:
-        xs, ys = world.sample(n_train, seed=seed)
+        if data is None:
+            xs, ys = world.sample(n_train, seed=seed)
+        else:
+            pick = np.arange(len(pool_y)) if n_train is None or n_train >= len(pool_y) else \
+                np.sort(np.random.default_rng([int(seed), 4711]).choice(len(pool_y), size=int(n_train), replace=False))
+            xs, ys = {u: pool_x[u][pick] for u in names}, pool_y[pick]
         train_x = {k: torch.from_numpy(v) for k, v in xs.items()}
         train_y = torch.from_numpy(ys)
         for method, mods in runs:
             label = method if len(mods) > 1 else UNIMODAL.format(mods[0])
             torch.manual_seed(seed)
-            dims = {"audio": world.audio_dim, "visual": world.visual_dim}
-            model = LateFusionClassifier({u: MLPEncoder(dims[u], hidden, features) for u in mods}, world.n_classes,
+            model = LateFusionClassifier({u: MLPEncoder(dims[u], hidden, features) for u in mods}, n_classes,
                                          fusion if len(mods) > 1 else "concat")
             cfg = TrainConfig(method=method, epochs=epochs, lr=lr, lr_step=10 ** 9, alpha=alpha, optimizer=optimizer,
                               ogm=options if len(mods) > 1 else {}, seed=seed)
@@ -127,7 +146,7 @@ def run_standin(world: AVStandin | None = None, *, n_train: int = 400, n_test: i
             row = {"method": label, "seed": seed, **res.summary()}
             for u in mods:
                 p = linear_probe(encode_all(model.encoders[u], train_x[u]), train_y,
-                                 encode_all(model.encoders[u], test_x[u]), test_y, world.n_classes)
+                                 encode_all(model.encoders[u], test_x[u]), test_y, n_classes)
                 probes.append({"method": label, "seed": seed, "modality": u, **p})
                 row[f"probe_acc_{u}"] = p["probe_acc"]
             summary.append(row)
@@ -136,6 +155,27 @@ def run_standin(world: AVStandin | None = None, *, n_train: int = 400, n_test: i
                 steps.append(res.steps.assign(method=label, seed=seed))
     return StandinResult(pd.DataFrame(summary), pd.concat(hist, ignore_index=True),
                          pd.concat(steps, ignore_index=True) if steps else pd.DataFrame(), pd.DataFrame(probes))
+
+
+def _check_data(data, names: Sequence[str]) -> tuple[dict, np.ndarray, dict, np.ndarray]:
+    """``run_standin``'s ``data`` as float32 views and int64 labels; one clear error per problem."""
+    if not (isinstance(data, (tuple, list)) and len(data) == 4):
+        raise ValueError("data must be (train_views, train_labels, test_views, test_labels); "
+                         f"got {type(data).__name__}.")
+    out = []
+    for views, labels, part in ((data[0], data[1], "train"), (data[2], data[3], "test")):
+        if not isinstance(views, Mapping) or sorted(views) != sorted(names):
+            got = sorted(views) if isinstance(views, Mapping) else type(views).__name__
+            raise ValueError(f"data's {part} views must be a dict with keys {list(names)} (dominant, weak); got {got}.")
+        y = np.asarray(labels)
+        if y.ndim != 1 or y.size == 0 or y.dtype.kind not in "iu" or y.min() < 0:
+            raise ValueError(f"data's {part} labels must be a non-empty 1-d array of class indices >= 0.")
+        xs = {u: np.ascontiguousarray(views[u], dtype=np.float32) for u in names}
+        bad = {u: x.shape for u, x in xs.items() if x.ndim != 2 or len(x) != len(y) or not np.isfinite(x).all()}
+        if bad:
+            raise ValueError(f"data's {part} views must be finite (n, d) arrays with n = {len(y)} rows; got {bad}.")
+        out += [xs, y.astype(np.int64)]
+    return out[0], out[1], out[2], out[3]
 
 
 #: The broken worlds of the OGM-GE claims: name -> what changes (see :func:`broken_worlds`).
@@ -181,7 +221,11 @@ def broken_worlds(world: AVStandin | None = None, *, which: Sequence[str] = ("ba
         raise ValueError(f"broken_worlds sets {sorted(clash)} itself; leave them out.")
     from dataclasses import replace as _replace
 
-    world = world or AVStandin()
+    if kwargs.get("data") is None:
+        world = world or AVStandin()
+    elif "balanced" in which:
+        raise ValueError("the 'balanced' broken world rescales the stand-in; with data= choose a balanced pair of "
+                         "views instead and call run_standin on it.")
     out = {}
     if "balanced" in which:
         flat = _replace(world, audio_scale=balanced_scale, visual_scale=balanced_scale)
