@@ -211,3 +211,20 @@ def test_check_ogmge_fusions_needs_every_fusion():
     assert check_ogmge_fusions(runs(-1.0)).status == "differs"
     with pytest.raises(ValueError, match="fusion"):
         check_ogmge_fusions(runs(1.0).drop(columns="fusion"))
+
+
+def test_example_grid_is_the_chapters_grid():
+    import tomllib
+
+    from mmtheory.claims import repo_root
+    from mmtheory.experiments.realdata import nested_sets
+    from mmtheory.profiles import settings
+
+    root = repo_root()
+    if root is None:
+        pytest.skip("not a source checkout")
+    spec = tomllib.loads((root / "examples" / "sweep" / "mfeat.toml").read_text())
+    quick = settings("11_real_data", "quick")
+    assert spec["axes"]["set"] == ["+".join(s) for s in nested_sets(list(mfeat.VIEWS))]
+    assert spec["axes"]["ratio"] == quick["ratios"] and spec["axes"]["seed"] == quick["seeds"]
+    assert spec["fixed"]["epochs"] == quick["epochs"] and spec["fixed"]["refit_epochs"] == quick["refit_epochs"]
