@@ -207,7 +207,8 @@ def broken_worlds(world: AVStandin | None = None, *, which: Sequence[str] = ("ba
     balanced_scale : float
     **kwargs
         Passed to :func:`run_standin` (``n_train``, ``seeds``, ``epochs``, ``fusion``, ...); ``methods``,
-        ``alpha`` and ``unimodal`` are set here.
+        ``alpha`` and ``unimodal`` are set here. With ``data=`` (real views, ``world`` None) only ``"alpha0"``
+        applies: a balanced world of real data is a balanced pair of views, run by the caller.
 
     Returns
     -------
