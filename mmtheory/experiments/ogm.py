@@ -17,6 +17,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from mmtheory.data.av_standin import AVStandin
+from mmtheory.seeding import numpy_rng
 from mmtheory.train.late_fusion import TensorBatches, TrainConfig, fit
 
 UNIMODAL = "{}-only"
@@ -159,6 +160,60 @@ class StandinResult:
     probes: pd.DataFrame
 
 
+def _check_data(data, names: Sequence[str]) -> tuple[dict, np.ndarray, dict, np.ndarray]:
+    """``run_standin``'s ``data`` as float32 views and int64 labels; one clear error per problem."""
+    if not (isinstance(data, (tuple, list)) and len(data) == 4):
+        raise ValueError("data must be (train_views, train_labels, test_views, test_labels); "
+                         f"got {type(data).__name__}.")
+    out = []
+    for views, labels, part in ((data[0], data[1], "train"), (data[2], data[3], "test")):
+        if not isinstance(views, Mapping) or sorted(views) != sorted(names):
+            got = sorted(views) if isinstance(views, Mapping) else type(views).__name__
+            raise ValueError(f"data's {part} views must be a dict with keys {list(names)} (dominant, weak); got {got}.")
+        y = np.asarray(labels)
+        if y.ndim != 1 or y.size == 0 or y.dtype.kind not in "iu" or y.min() < 0:
+            raise ValueError(f"data's {part} labels must be a non-empty 1-d array of class indices >= 0.")
+        xs = {u: np.ascontiguousarray(views[u], dtype=np.float32) for u in names}
+        bad = {u: x.shape for u, x in xs.items() if x.ndim != 2 or len(x) != len(y) or not np.isfinite(x).all()}
+        if bad:
+            raise ValueError(f"data's {part} views must be finite (n, d) arrays with n = {len(y)} rows; got {bad}.")
+        out += [xs, y.astype(np.int64)]
+    return out[0], out[1], out[2], out[3]
+
+
+class RealPair:
+    """Two real views seen through the stand-in's interface, so :func:`run_standin` trains on real data.
+
+    ``sample(n, seed)`` gives seed ``seed``'s training rows: ``n`` rows of the training pool drawn on the
+    stream ``"real-train-subsample"`` of the seed (all of them when ``n`` is None or at least the pool),
+    and ``sample(..., stream="test")`` the whole test split (``n`` is ignored). ``"audio"`` is the
+    dominant view and ``"visual"`` the weak one, as in the stand-in. Compared by identity (one object per
+    data set), picklable for Dask.
+
+    Parameters
+    ----------
+    data : tuple
+        ``(train_views, train_labels, test_views, test_labels)``; views are dicts with keys ``"audio"``
+        and ``"visual"`` of finite ``(n, d)`` arrays, labels ``(n,)`` class indices >= 0.
+    """
+
+    def __init__(self, data) -> None:
+        self.train_x, self.train_y, self.test_x, self.test_y = _check_data(data, ("audio", "visual"))
+        self.audio_dim = int(self.train_x["audio"].shape[1])
+        self.visual_dim = int(self.train_x["visual"].shape[1])
+        self.n_classes = int(max(self.train_y.max(), self.test_y.max())) + 1
+
+    def sample(self, n: int | None, seed: int = 0, stream: str = "train") -> tuple[dict, np.ndarray]:
+        if stream == "test":
+            return dict(self.test_x), self.test_y
+        pool = len(self.train_y)
+        if n is None or n >= pool:
+            pick = np.arange(pool)
+        else:
+            pick = np.sort(numpy_rng(int(seed), "real-train-subsample").choice(pool, size=int(n), replace=False))
+        return {u: x[pick] for u, x in self.train_x.items()}, self.train_y[pick]
+
+
 COMPUTE = ("batched", "loop")
 
 
@@ -167,7 +222,7 @@ def run_standin(world: AVStandin | None = None, *, n_train: int = 400, n_test: i
                 epochs: int = 60, lr: float = 0.01, batch_size: int = 64, alpha: float = 0.8,
                 modulation_end: int | None = None, hidden: int = 64, features: int = 32, fusion: str = "concat",
                 optimizer: str = "sgd", unimodal: bool = True, ogm_options: Mapping | None = None,
-                scheduler=None, compute: str = "batched") -> StandinResult:
+                scheduler=None, compute: str = "batched", data: tuple | None = None) -> StandinResult:
     """Train unimodal models and late-fusion models with each method on the stand-in, for each seed.
 
     Seed ``s`` draws its own training set (``world.sample(n_train, seed=s)``), minibatch order,
@@ -188,9 +243,22 @@ def run_standin(world: AVStandin | None = None, *, n_train: int = 400, n_test: i
     ``distributed.Client``, see :func:`mmtheory.parallel.map_runs`) each seed is one task. A seed's runs
     depend on nothing but the seed, so the result is the same frame, row for row (a test checks it on a
     2-worker cluster).
+
+    ``data``: real arrays instead of the stand-in world (``world`` must then be None):
+    ``(train_views, train_labels, test_views, test_labels)``, the views dicts with keys ``"audio"`` (the
+    dominant modality) and ``"visual"`` (the weak one) of ``(n, d)`` floats, labels ``(n,)`` ints
+    (:func:`mmtheory.experiments.realdata.view_pair` makes it from any dict of views); see
+    :class:`RealPair`. Seed ``s`` trains on ``n_train`` training rows drawn with seed ``s`` (all of them
+    when ``n_train`` is None or larger) and every seed is tested on the whole test arrays (``n_test`` is
+    not used).
     """
     if compute not in COMPUTE:
         raise ValueError(f"compute must be one of {COMPUTE}; got {compute!r}.")
+    if data is not None:
+        if world is not None:
+            raise ValueError("give either a stand-in world or data=(train_views, train_labels, test_views, "
+                             "test_labels), not both.")
+        world = RealPair(data)
     if scheduler is not None and len(seeds) > 1:
         from mmtheory.parallel import map_runs
 
@@ -350,7 +418,8 @@ def broken_worlds(world: AVStandin | None = None, *, which: Sequence[str] = ("ba
     balanced_scale : float
     **kwargs
         Passed to :func:`run_standin` (``n_train``, ``seeds``, ``epochs``, ``fusion``, ...); ``methods``,
-        ``alpha`` and ``unimodal`` are set here.
+        ``alpha`` and ``unimodal`` are set here. With ``data=`` (real views, ``world`` None) only ``"alpha0"``
+        applies: a balanced world of real data is a balanced pair of views, run by the caller.
 
     Returns
     -------
@@ -364,6 +433,14 @@ def broken_worlds(world: AVStandin | None = None, *, which: Sequence[str] = ("ba
         raise ValueError(f"broken_worlds sets {sorted(clash)} itself; leave them out.")
     from dataclasses import replace as _replace
 
+    data = kwargs.pop("data", None)
+    if data is not None:
+        if world is not None:
+            raise ValueError("give either a stand-in world or data=..., not both.")
+        if "balanced" in which:
+            raise ValueError("the 'balanced' broken world rescales the stand-in; with data= choose a balanced pair "
+                             "of views instead and call run_standin on it.")
+        world = RealPair(data)
     world = world or AVStandin()
     jobs = {}
     if "balanced" in which:
@@ -380,7 +457,7 @@ def broken_worlds(world: AVStandin | None = None, *, which: Sequence[str] = ("ba
         import inspect
 
         shared = {k: p.default for k, p in inspect.signature(run_standin).parameters.items()
-                  if k not in ("world", "methods", "alpha", "unimodal", "scheduler")}
+                  if k not in ("world", "methods", "alpha", "unimodal", "scheduler", "data")}
         unknown = set(kwargs) - set(shared) - {"scheduler"}
         if unknown:
             raise TypeError(f"broken_worlds got unexpected keyword(s) {sorted(unknown)} for run_standin.")
