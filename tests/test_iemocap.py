@@ -143,7 +143,7 @@ def test_chapter_runs_on_a_real_format_file(tmp_path):
     papermill.execute_notebook(
         str(root / "notebooks" / "04_iemocap.ipynb"), str(out), cwd=str(root / "notebooks"), kernel_name="python3",
         progress_bar=False,
-        parameters=dict(iemocap_path=str(path), seeds=[0, 1], epochs=2, refit_epochs=2, results_dir=str(tmp_path / "res")))
+        parameters=dict(iemocap_path=str(path), seeds=[0, 1], seed_cap=2, epochs=2, refit_epochs=2, results_dir=str(tmp_path / "res")))
     import nbformat
 
     nb = nbformat.read(out, as_version=4)
