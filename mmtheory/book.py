@@ -129,7 +129,7 @@ def scorecard_table(card, link_suffix: str = ".html"):
         rows.append({
             "claim": f'<a href="{esc(r.chapter)}{link_suffix}" title="{esc(r.chapter)}">{esc(r.id)}</a>',
             "status": f'<span title="{esc(r.reason)}">{esc(r.status)}</span>'
-                      + (" (power not shown)" if getattr(r, "power_shown", None) is False else ""),
+                      + (" (power not shown)" if r.status == "holds" and getattr(r, "power_shown", None) is False else ""),
             "margin": (esc(_margin_text(r.margin, r.units, r.status, getattr(r, "interval", None)))
                        if r.status != "not yet run" else ""),
             "broken world tried": broken,

@@ -33,13 +33,13 @@ def _cmd_claims(args: argparse.Namespace) -> int:
     else:
         cols = (["id", "status", "margin", "units", "variant", "variant_status", "ours"] if not args.wide
                 else list(card.columns))
-        shown = card.assign(status=[f"{s} (power not shown)" if p is False else s
+        shown = card.assign(status=[f"{s} (power not shown)" if s == "holds" and p is False else s
                                     for s, p in zip(card["status"], card["power_shown"])])
         with __import__("pandas").option_context("display.max_colwidth", 60, "display.width", 200):
             print(shown[cols].to_string(index=False))
         counts = card["status"].value_counts()
         summary = ", ".join(f"{counts.get(s, 0)} {s}" for s in claims.STATUSES)
-        weak = int((card["power_shown"] == False).sum())  # noqa: E712 (None is "no broken world", not False)
+        weak = int(((card["power_shown"] == False) & (card["status"] == "holds")).sum())  # noqa: E712 (None: no broken world)
         print(f"\n{len(card)} claims ({args.profile} profile, results in {claims.resolve_results_dir(args.results_dir)}): "
               f"{summary}; {weak} with power not shown")
         print(f"Rules: {POWER_RULE} {MULTIPLE_RULE}")

@@ -328,7 +328,7 @@ def against_broken_world(verdict: Verdict, broken: Verdict, variant: str) -> Ver
     power = (broken.status == "differs") if verdict.status == "holds" else None  # power qualifies a "holds" only
     out = replace(verdict, variant=variant, variant_status=broken.status, power_shown=power)
     if verdict.status == "holds" and broken.status == "holds":
-        return replace(out, status="vacuous", margin=0.0,
+        return replace(out, status="vacuous", margin=0.0, power_shown=None,
                        reason=f"could not fail: also 'holds' on the broken world ({variant}: {broken.reason}); "
                               f"ours: {verdict.reason}")
     if verdict.status == "holds" and broken.status != "differs":
