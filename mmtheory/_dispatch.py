@@ -80,7 +80,30 @@ def pin(environ: MutableMapping[str, str] | None = None, machine: str | None = N
     for key, value in wanted(environ, machine).items():
         environ.setdefault(key, value)
         out[key] = environ[key]
+    if environ is os.environ and out.get("ATEN_CPU_CAPABILITY") == PINNED["ATEN_CPU_CAPABILITY"]:
+        _warn_if_torch_ran_first()
     return out
+
+
+def _warn_if_torch_ran_first() -> None:
+    """torch fixes its kernels when it first dispatches one: if that happened before ``import mmtheory``,
+    the pinned capability is not in force, and the numbers may differ from the book's in the last bits."""
+    import sys
+
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return
+    try:
+        cap = torch.backends.cpu.get_cpu_capability()  # computed now (with the pin) unless torch already ran
+    except Exception:  # pragma: no cover - a torch without the query
+        return
+    if cap not in ("AVX2", "DEFAULT"):
+        import warnings
+
+        warnings.warn(f"torch ran on its native CPU kernels ({cap}) before mmtheory pinned them to AVX2: import "
+                      "mmtheory before torch computes anything (or source scripts/_env.sh) to reproduce the book's "
+                      "numbers bit for bit; otherwise they agree within mmtheory.tolerance.", RuntimeWarning,
+                      stacklevel=3)
 
 
 def shell_exports(environ: MutableMapping[str, str] | None = None, machine: str | None = None) -> str:

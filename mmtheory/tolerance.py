@@ -4,7 +4,8 @@ The one place where the book's reproduction tolerances are stated (``book/rerun.
 nbval comparison of ``pytest --nbval`` and :func:`mmtheory.claims.record` use them):
 
 * Words are compared exactly: a status ("holds", "differs", ...), a claim id, a column name.
-* Two numbers agree when ``|a - b| <= max(ATOL, RTOL * max(|a|, |b|))``, or, for a number printed with
+* Integers (printed without decimals or exponent: counts of seeds, runs, violations) are compared exactly.
+* Two other numbers agree when ``|a - b| <= max(ATOL, RTOL * max(|a|, |b|))``, or, for a number printed with
   decimals, when they differ by at most one unit of its last printed digit (a value on a rounding
   boundary may print as 65.88 on one machine and 65.89 on another).
 * NaN agrees only with NaN, an infinity only with the same infinity.
@@ -34,6 +35,11 @@ ATOL = 1e-9
 # A number as it is printed: optional sign, digits with an optional decimal part, optional exponent;
 # also nan and inf. Text between numbers is compared exactly.
 _NUMBER = re.compile(r"(?<![A-Za-z_])[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?|(?<![A-Za-z])(?:nan|inf)(?![A-Za-z])")
+
+
+def _is_integer(token: str) -> bool:
+    """A number printed without decimals or exponent (a count): compared exactly."""
+    return token.lstrip("+-").isdigit()
 
 
 def _last_digit_unit(token: str) -> float:
@@ -76,6 +82,8 @@ def texts_agree(a: str, b: str, rtol: float = RTOL, atol: float = ATOL) -> bool:
     for x, y in zip(nums_a, nums_b):
         if x == y:
             continue
+        if _is_integer(x) and _is_integer(y):
+            return False  # counts (seeds, runs, violations, n) are compared exactly: "99/100" is not "100/100"
         unit = max(_last_digit_unit(x), _last_digit_unit(y))
         if not numbers_agree(float(x), float(y), rtol, atol, unit):
             return False
@@ -113,15 +121,46 @@ def values_agree(a: Any, b: Any, rtol: float = RTOL, atol: float = ATOL) -> bool
     return a == b
 
 
+#: Record fields compared exactly: what a claim's status is, and what it was computed on.
+EXACT_FIELDS = ("id", "status", "variant_status", "power_shown", "profile", "data", "units", "variant", "params")
+#: Record fields that are printed texts: compared like a page's output (:func:`texts_agree`).
+TEXT_FIELDS = ("ours", "reason", "interval_method", "detail")
+
+
+def _printed(x: Any) -> str:
+    """A record's number as the pages print it (3 significant digits, as :func:`mmtheory.claims.record`'s line)."""
+    if x is None:
+        return "None"
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        return repr(x)
+    return f"{float(x):.2e}"  # 3 significant digits, trailing zeros kept (they set the last-digit unit)
+
+
 def records_agree(old: dict, new: dict) -> bool:
-    """Whether a re-computed claim record reproduces a stored one: equal statuses (and broken-world
-    statuses), everything else within tolerance. Then the stored record is kept as it is."""
+    """Whether a re-computed claim record reproduces a stored one, as the scorecard and pages show it.
+
+    Equal: the status, the broken world's status, ``power_shown``, the data, units, broken world and every
+    parameter (:data:`EXACT_FIELDS`). Within tolerance: the printed texts (:data:`TEXT_FIELDS`, by
+    :func:`texts_agree`) and the margin and interval ends as printed (3 significant digits, one unit of the
+    last digit allowed). ``details`` (per-seed values, p-values, intermediate numbers at full precision) is
+    not compared: a tail p-value moves by percents when a t statistic moves by 0.3 %, while nothing the
+    pages show does. Then the stored record is kept as it is.
+    """
     if not isinstance(old, dict) or not isinstance(new, dict):
         return False
-    for key in ("id", "status", "variant_status", "profile", "data"):
-        if old.get(key) != new.get(key):
+    if set(old) - {"details", "version"} != set(new) - {"details", "version"}:
+        return False
+    if any(old.get(k) != new.get(k) for k in EXACT_FIELDS):
+        return False
+    if any(not texts_agree(str(old.get(k, "")), str(new.get(k, ""))) for k in TEXT_FIELDS):
+        return False
+    for key in ("margin", "interval"):
+        a, b = old.get(key), new.get(key)
+        a = a if isinstance(a, list) else [a]
+        b = b if isinstance(b, list) else [b]
+        if len(a) != len(b) or not all(texts_agree(_printed(x), _printed(y)) for x, y in zip(a, b)):
             return False
-    return values_agree(old, new)
+    return True
 
 
 def number_pairs(a: str, b: str) -> list[tuple[float, float]]:

@@ -33,7 +33,7 @@ def wheel(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
     # From a copy of what the wheel is made of, so setuptools' build/ and *.egg-info never land in the checkout.
     src = tmp_path_factory.mktemp("src")
-    for name in ("pyproject.toml", "README.md", "LICENSE"):
+    for name in ("pyproject.toml", "README.md", "LICENSE"):  # (the data NOTICE comes with mmtheory/)
         shutil.copy(ROOT / name, src / name)
     shutil.copytree(ROOT / "mmtheory", src / "mmtheory", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     # Build isolation: pip makes a throw-away environment with the declared build requirements only.
@@ -54,7 +54,8 @@ def test_wheel_carries_the_package_data_and_licence(wheel):
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names), names
     meta = next(zipfile.ZipFile(wheel).read(n).decode() for n in names if n.endswith(".dist-info/METADATA"))
     assert "Requires-Python: >=3.11" in meta
-    assert "License-Expression: MIT" in meta
+    assert "License-Expression: MIT AND CC-BY-4.0" in meta  # the code, and the bundled UCI mfeat data
+    assert any(n.endswith(".dist-info/licenses/mmtheory/data/uci_mfeat/NOTICE") for n in names), names
 
 
 def test_wheel_installs_in_a_fresh_venv_and_runs_outside_the_checkout(wheel, tmp_path):

@@ -59,6 +59,22 @@ def test_a_fresh_interpreter_runs_the_pinned_kernels():
     assert native.split()[1] == "None"
 
 
+@pytest.mark.skipif(not _dispatch.is_x86_64(), reason="the pinned switches exist on x86-64 only")
+def test_torch_computing_before_mmtheory_is_said():
+    env = {k: v for k, v in os.environ.items() if k not in _dispatch.PINNED and k != _dispatch.NATIVE_ENV}
+    code = "import torch; x = torch.randn(8, 8); x @ x; import mmtheory"
+    err = subprocess.run([sys.executable, "-W", "always", "-c", code], env=env, capture_output=True, text=True,
+                         check=True).stderr
+    import torch
+
+    native = subprocess.run([sys.executable, "-c", "import torch; print(torch.backends.cpu.get_cpu_capability())"],
+                            env={**env, _dispatch.NATIVE_ENV: "1"}, capture_output=True, text=True).stdout.strip()
+    if native in ("AVX2", "DEFAULT"):
+        pytest.skip(f"this CPU's native torch kernels are {native}: nothing to warn about")
+    assert "before mmtheory pinned them" in err, err
+    del torch
+
+
 # --- tolerance ------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("a, b, same", [
@@ -69,6 +85,8 @@ def test_a_fresh_interpreter_runs_the_pinned_kernels():
     ("[H21-syn-more] HOLDS", "[H21-syn-more] DIFFERS", False),  # a status is a word: compared exactly
     ("[H21-t1] holds", "[H21-t2] holds", False),                 # ids are words too
     ("3 seeds", "4 seeds", False),
+    ("holds in 100/100 seeds", "holds in 99/100 seeds", False),  # counts are exact
+    ("n = 1000 runs", "n = 991 runs", False),
     ("acc 65.89", "acc 67.10", False),                           # 1.8 %: beyond RTOL
     ("acc 1.5", "acc 1.6", True),                                # one unit of the last printed digit
     ("acc 1.5", "acc 1.7", False),
@@ -81,14 +99,17 @@ def test_texts_agree(a, b, same):
 
 
 def test_records_agree_on_numbers_but_never_on_a_status():
-    rec = {"id": "X", "status": "holds", "variant_status": "differs", "margin": 0.4, "interval": [0.39, 0.41],
-           "reason": "0.4 above 0", "details": {"per_seed": [0.4, 0.4]}, "flag": True}
+    rec = {"id": "X", "status": "holds", "variant_status": "differs", "power_shown": True, "margin": 0.4,
+           "interval": [0.39, 0.41], "reason": "0.4 above 0", "ours": "0.4 (10 seeds)", "units": "eta",
+           "details": {"per_seed": [0.4, 0.4], "p_holds": 1e-4}}
     moved = json.loads(json.dumps(rec))
     moved["margin"] = 0.4 * (1 + tolerance.RTOL / 2)
     moved["details"]["per_seed"][1] = 0.400000001
+    moved["details"]["p_holds"] = 1.05e-4  # a tail p-value moves by percents when t moves by 0.3 %: not shown
     assert tolerance.records_agree(rec, moved)
-    for key, value in [("status", "differs"), ("variant_status", "inconclusive"), ("flag", False),
-                       ("margin", 0.5), ("reason", "0.4 below 0")]:
+    for key, value in [("status", "differs"), ("variant_status", "inconclusive"), ("power_shown", False),
+                       ("margin", 0.5), ("reason", "0.4 below 0"), ("ours", "0.4 (9 seeds)"),
+                       ("interval", [0.3, 0.41]), ("interval", None), ("units", "points")]:
         assert not tolerance.records_agree(rec, {**moved, key: value}), key
     assert not tolerance.records_agree(rec, {**moved, "extra": 1})
 
