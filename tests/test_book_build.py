@@ -30,7 +30,7 @@ def test_every_chapter_has_a_rerun_box_generated_from_the_profiles(built_book):
         page = (html / "notebooks" / f"{chapter}.html").read_text()
         text = re.sub(r"<[^>]+>", "", page)
         assert "Re-run this chapter" in text, chapter
-        assert f"notebooks/{chapter}.ipynb out.ipynb -p profile full" in text, chapter
+        assert f"notebooks/{chapter}.ipynb _runs/{chapter}.ipynb -p profile full" in text, chapter
         for name in prof["quick"]:
             assert f"<code class=\"docutils literal notranslate\"><span class=\"pre\">{name}</span></code>" in page, (chapter, name)
     box = rerun_box("08_ogm_imbalance", {"quick": {"08_ogm_imbalance": {"seconds": 35.2, "machine": "a 2-core CPU"}}})
