@@ -36,6 +36,8 @@ SCALARS = (str, int, float, bool)
 RESULTS_CSV = "results.csv"
 GRID_MARK = ".mmtheory-grid.json"
 LOCK_FILE = ".mmtheory-grid.lock"
+#: The tables a grid wrote outside its folder (``--table``): path -> SHA-256 of what was written.
+TABLES_RECORD = ".mmtheory-tables.json"
 INTERNAL_COLUMNS = ("run_id", "attempts", "seconds")
 _RUN_DIR = re.compile(r"^[0-9a-f]{16}$")
 #: Distributions whose installed versions are part of :func:`code_digest` (beside constraints.txt).
@@ -222,7 +224,7 @@ def _looks_like_ours(folder: Path) -> bool:
     """A folder written by an earlier version of the grid runner: run folders and the results table only."""
     entries = list(folder.iterdir())
     runs = [p for p in entries if p.is_dir() and _RUN_DIR.match(p.name) and (p / "settings.json").is_file()]
-    rest = [p for p in entries if p not in runs and p.name not in (RESULTS_CSV, LOCK_FILE)]
+    rest = [p for p in entries if p not in runs and p.name not in (RESULTS_CSV, LOCK_FILE, TABLES_RECORD)]
     return bool(runs) and not rest
 
 
@@ -254,6 +256,34 @@ def claim_folder(out: Path, identity: Mapping[str, Any]) -> None:
     if not check_folder(out, identity):
         out.mkdir(parents=True, exist_ok=True)
         write_json(out / GRID_MARK, dict(identity))
+
+
+def check_table(path: Path, out: Path) -> None:
+    """Refuse to replace ``path`` unless it is absent or the grid of ``out`` wrote it (unchanged since).
+
+    Writes nothing. ``out``'s :data:`TABLES_RECORD` lists the tables the grid wrote with the SHA-256
+    of their content; a file not listed there, or changed since, is someone else's.
+    """
+    if path.is_dir():
+        raise ValueError(f"table = {str(path)!r} is a folder; give the .csv or .parquet file to write.")
+    if path.suffix not in (".csv", ".parquet"):
+        raise ValueError(f"table = {str(path)!r} must end in .csv or .parquet.")
+    if not path.exists() or path == out / RESULTS_CSV:
+        return
+    record = out / TABLES_RECORD
+    written = read_json(record) if record.is_file() else {}
+    if not isinstance(written, dict) or written.get(str(path)) != file_digest(path):
+        raise ValueError(f"table = {str(path)!r} exists and this grid did not write it (or it changed since); "
+                         "it is not replaced: remove it yourself or give a new path. Nothing was run or written.")
+
+
+def note_table(path: Path, out: Path) -> None:
+    """Record in ``out`` that the grid wrote ``path`` (see :func:`check_table`)."""
+    record = out / TABLES_RECORD
+    written = read_json(record) if record.is_file() else {}
+    written = written if isinstance(written, dict) else {}
+    written[str(path)] = file_digest(path)
+    write_json(record, written)
 
 
 @contextlib.contextmanager

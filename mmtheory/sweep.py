@@ -37,6 +37,7 @@ same result.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import importlib
 import importlib.util
 import itertools
@@ -47,7 +48,7 @@ import sys
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 import numpy as np
 import pandas as pd
@@ -72,9 +73,11 @@ from mmtheory.runs import (  # noqa: F401
     canonical,
     claim_folder,
     check_folder,
+    check_table,
     code_digest,
     execute_run,
     grid_lock,
+    note_table,
     read_record,
     read_results,
     records_table,
@@ -327,11 +330,128 @@ def experiment_function(name: str, *, allow_stdlib: bool = False) -> tuple[Calla
     return fn, False
 
 
-def _module_digest(name: str) -> str | None:
-    """SHA-256 of the source file of a custom experiment's module (``None`` if it has none)."""
-    spec = importlib.util.find_spec(name.partition(":")[0])
+def _spec_file(name: str) -> Path | None:
+    """The source file of module ``name`` (``None``: none, or it cannot be found)."""
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError, AttributeError):
+        return None
     origin = getattr(spec, "origin", None)
-    return file_digest(origin) if origin and os.path.isfile(origin) else None
+    return Path(origin).resolve() if origin and origin.endswith(".py") and os.path.isfile(origin) else None
+
+
+def _imported_names(path: Path, module: str) -> set[str]:
+    """Every module name ``path`` (the source of ``module``) imports, statically, relative imports resolved."""
+    import ast
+
+    try:
+        tree = ast.parse(path.read_bytes(), str(path))
+    except (SyntaxError, ValueError, OSError):
+        return set()
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                parts = a.name.split(".")
+                names.update(".".join(parts[:i]) for i in range(1, len(parts) + 1))
+        elif isinstance(node, ast.ImportFrom):
+            try:
+                base = (importlib.util.resolve_name("." * node.level + (node.module or ""), package)
+                        if node.level else (node.module or ""))
+            except (ImportError, ValueError):
+                continue
+            if base:
+                parts = base.split(".")
+                names.update(".".join(parts[:i]) for i in range(1, len(parts) + 1))
+                names.update(f"{base}.{a.name}" for a in node.names if a.name != "*")
+    return names
+
+
+def experiment_sources(name: str) -> dict[str, Path]:
+    """The source files of a custom experiment ``"module:function"``: its module and every module it
+    imports, transitively, from its own folder (a single-file module) or package (module -> file).
+
+    Imports are read from the source (``import x``, ``from . import y``, ``from x.y import z``), so the
+    set does not depend on what else the process imported; modules of other folders (installed
+    packages, the standard library) are covered by :func:`mmtheory.runs.code_digest` and the pins.
+    """
+    module = name.partition(":")[0]
+    top = module.split(".", 1)[0]
+    own = _spec_file(module)
+    if own is None:
+        return {}
+    top_file = _spec_file(top)
+    if top_file is not None and top_file.name == "__init__.py":
+        root = top_file.parent  # the experiment's package
+    elif top_file is None and "." in module:  # a namespace package: the folder of its top package
+        root = own.parents[module.count(".") - 1]
+    else:
+        root = own.parent
+    if root.name in ("site-packages", "dist-packages") or root == Path(sys.prefix).resolve():
+        return {module: own}  # a single installed module: its neighbours are other packages
+    found: dict[str, Path] = {}
+    todo = [(module, own)]
+    while todo:
+        mod, path = todo.pop()
+        if mod in found:
+            continue
+        found[mod] = path
+        for sub in sorted(_imported_names(path, mod) - set(found)):
+            if _is_stdlib(sub):
+                continue
+            f = _spec_file(sub)
+            if f is not None and f.is_relative_to(root):
+                todo.append((sub, f))
+    return found
+
+
+def _module_digest(name: str) -> str | None:
+    """SHA-256 of a custom experiment's source (``None`` if it has none): its module file alone, or,
+    when it imports modules of its own folder or package, of all those files (:func:`experiment_sources`)."""
+    files = experiment_sources(name)
+    if not files:
+        return None
+    if len(files) == 1:
+        return file_digest(next(iter(files.values())))
+    h = hashlib.sha256()
+    for mod in sorted(files):
+        h.update(f"{mod}\0{file_digest(files[mod])}\0".encode())
+    return h.hexdigest()
+
+
+def _strings(v: Any) -> Iterator[str]:
+    """Every string in a setting's value, at any depth (lists, tables)."""
+    if isinstance(v, str):
+        yield v
+    elif isinstance(v, Mapping):
+        for x in v.values():
+            yield from _strings(x)
+    elif isinstance(v, (list, tuple)):
+        for x in v:
+            yield from _strings(x)
+
+
+def _setting_files(spec: GridSpec, max_data_bytes: int) -> dict[str, str]:
+    """Content digests of the files that a custom experiment's settings name: ``[fixed]`` and ``[axes]``
+    strings, at any depth, that are existing files once resolved against the grid's folder."""
+    if spec.experiment in EXPERIMENTS:
+        return {}
+    files = {}
+    for v in sorted(set(_strings(dict(spec.fixed))) | set(_strings(dict(spec.axes)))):
+        if not v or "\0" in v:
+            continue
+        path = spec.resolve(v)
+        if path.is_file():
+            _check_size(path, path.stat().st_size, max_data_bytes)
+            files[v] = file_digest(path)
+    return files
+
+
+def _run_fingerprint(settings: Mapping, fingerprint: Any, files: Mapping[str, str]) -> Any:
+    """The grid's data fingerprint plus the digests of the files this run's settings name (if any)."""
+    named = {v: files[v] for v in _strings(dict(settings)) if v in files}
+    return {**fingerprint, "setting_files": named} if named and isinstance(fingerprint, dict) else fingerprint
 
 
 # ---------------------------------------------------------------------------------------------- data
@@ -357,8 +477,9 @@ def load_data(spec: GridSpec, max_data_bytes: int = MAX_DATA_BYTES) -> tuple[Any
     with ``modalities``, ``test_fraction``, ``split_seed``), ``iemocap = path`` (the IEMOCAP reader;
     ``padding``) or ``iemocap_standin = seed``. ``standin``: optional fields of
     :class:`~mmtheory.data.av_standin.AVStandin`. ``cremad``: ``cache = path``. A ``module:function``:
-    the ``[data]`` values as written, and the content of every file they name (plus the module's
-    source). Files are fingerprinted by content (SHA-256), so moving a file keeps its runs and
+    the ``[data]`` values as written, and the content of every file they name (plus the source of the
+    module and of the modules it imports from its own folder or package, :func:`experiment_sources`;
+    files named by ``[fixed]``/``[axes]`` settings join each run's id in :func:`run_grid`). Files are fingerprinted by content (SHA-256), so moving a file keeps its runs and
     changing it makes new ones; a file larger than ``max_data_bytes`` is refused before it is read.
     """
     d = dict(spec.data)
@@ -478,6 +599,21 @@ def _out_folder(spec: GridSpec, out: str | os.PathLike | None, out_anywhere: boo
     return out
 
 
+def _table_path(spec: GridSpec, table: str | os.PathLike, out: Path, out_anywhere: bool) -> Path:
+    """``table`` as an absolute path, under the rules of the out folder; refused if it is not the grid's to replace."""
+    path = Path(os.path.abspath(os.path.expanduser(str(table))))
+    if spec.source is not None and not out_anywhere and not path.is_relative_to(spec.source.parent):
+        raise ValueError(f"table = {str(path)!r} lies outside the grid file's folder {spec.source.parent}; pass "
+                         "out_anywhere=True (--out-anywhere) to write there.")
+    check_table(path, out)
+    if path.suffix == ".parquet":
+        try:
+            import pyarrow  # noqa: F401
+        except ImportError:
+            raise ValueError(f"writing {path} needs pyarrow (pip install pyarrow); or give a .csv path.") from None
+    return path
+
+
 def run_grid(spec: GridSpec | str | os.PathLike | Mapping, out: str | os.PathLike | None = None,
              scheduler: Any = None, *, workers: int | None = None, retries: int = 2, threads: int | None = 1,
              progress: bool | None = None, table: str | os.PathLike | None = None,
@@ -504,6 +640,8 @@ def run_grid(spec: GridSpec | str | os.PathLike | Mapping, out: str | os.PathLik
         on the scheduler); ``None`` leaves them alone in process.
     table : path, optional
         Also write the table there (``.csv`` or ``.parquet``); ``out/results.csv`` is always written.
+        Same rule as ``out`` (inside the grid file's folder unless ``out_anywhere``); an existing file
+        is replaced only if this grid wrote it and it is unchanged (checked before any run).
     max_runs : int or None
         Refuse a grid with more runs (``None``: no limit).
     max_data_bytes : int
@@ -541,10 +679,12 @@ def run_grid(spec: GridSpec | str | os.PathLike | Mapping, out: str | os.PathLik
         check_grid(spec, None, max_runs)
     out = _out_folder(spec, out, out_anywhere)
     check_folder(out, spec.identity)
+    table = _table_path(spec, table, out, out_anywhere) if table is not None else None
     data, fingerprint = load_data(spec, max_data_bytes)
     check_grid(spec, data, max_runs)
     fn, resumable = experiment_function(spec.experiment, allow_stdlib=allow_stdlib)
-    runs = [(run_id(spec.experiment, s, fingerprint), s) for s in expand(spec)]
+    files = _setting_files(spec, max_data_bytes)
+    runs = [(run_id(spec.experiment, s, _run_fingerprint(s, fingerprint, files)), s) for s in expand(spec)]
     pending = [(rid, s) for rid, s in runs if run_status(out / rid) != "finished"]
     errors: dict[str, BaseException] = {}
     with contextlib.ExitStack() as stack:
@@ -574,6 +714,8 @@ def run_grid(spec: GridSpec | str | os.PathLike | Mapping, out: str | os.PathLik
         write_table(result, out / RESULTS_CSV)
     if table is not None:
         write_table(result, table)
+        if table != out / RESULTS_CSV:
+            note_table(table, out)
     if errors:
         first = next(iter(errors.items()))
         raise RuntimeError(f"{len(errors)} of {len(runs)} runs failed (first: run {first[0]}: "

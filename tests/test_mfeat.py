@@ -7,6 +7,7 @@ import hashlib
 import json
 import lzma
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -85,6 +86,37 @@ def test_export_npz_reads_back_through_load_npz(tmp_path, data):
     np.testing.assert_array_equal(back.labels, data.labels)
     np.testing.assert_array_equal(back.train_mask, data.train_mask)
     np.testing.assert_allclose(back.views["fac"], data.views["fac"].astype(np.float32))
+
+
+def test_export_npz_adds_the_suffix_and_refuses_to_replace(tmp_path, capsys):
+    path = mfeat.export_npz(tmp_path / "out" / "mfeat")  # numpy would write mfeat.npz: say so
+    assert path == tmp_path / "out" / "mfeat.npz" and path.is_file()
+    assert sorted(p.name for p in path.parent.iterdir()) == ["mfeat.npz"]  # no temporary left behind
+    path.write_bytes(b"precious")
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        mfeat.export_npz(path)
+    assert path.read_bytes() == b"precious"
+    with pytest.raises(SystemExit) as exc:
+        mfeat._main(["export", str(tmp_path / "out" / "mfeat")])
+    assert exc.value.code == 2 and "--overwrite" in capsys.readouterr().err
+    assert path.read_bytes() == b"precious"
+    assert mfeat._main(["export", str(path), "--overwrite"]) == 0
+    assert load_npz(path).modalities == tuple(mfeat.VIEWS)
+
+
+def test_export_npz_goes_through_the_atomic_writer(tmp_path, monkeypatch):
+    from mmtheory import _io
+
+    seen = []
+    real = _io.atomic_open
+
+    def spy(path, mode="w", **kw):
+        seen.append(Path(path))
+        return real(path, mode, **kw)
+
+    monkeypatch.setattr(mfeat, "atomic_open", spy)
+    path = mfeat.export_npz(tmp_path / "m.npz")
+    assert seen == [path]
 
 
 def test_chapter_claims_are_registered_and_recorded_as_real_data(tmp_path):

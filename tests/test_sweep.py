@@ -423,6 +423,15 @@ GRID_CASES = {
     "cremad without its cache (absolute out)": (
         lambda t: dict(spec={"experiment": "cremad", "out": str(t / "abs-runs"), "data": {"cache": str(t / "nocache")},
                              "axes": {"method": ["baseline", "ogm-ge"]}}), "no CREMA-D cache"),
+    "table outside the grid file's folder": (
+        lambda t: dict(spec=t / "sub" / "near.toml", table=str(t / "precious" / "results.csv")),
+        "table = .* lies outside the grid file's folder"),
+    "table replaces a file no grid wrote": (lambda t: dict(spec=_grid(t), table=str(t / "precious" / "results.csv")),
+                                            "exists and this grid did not write it"),
+    "table replaces a file no grid wrote (file grid)": (
+        lambda t: dict(spec=t / "sub" / "near.toml", table=str(t / "sub" / "mine.csv")),
+        "exists and this grid did not write it"),
+    "table is a folder": (lambda t: dict(spec=_grid(t), table=str(t / "precious")), "is a folder"),
     # a grid file runs code
     "this:nothing": (lambda t: dict(spec=_grid(t, experiment="this:nothing")), "standard library"),
     "os:system": (lambda t: dict(spec=_grid(t, experiment="os:system")), "standard library"),
@@ -472,6 +481,9 @@ def _prepare_case(tmp_path: Path, case: str):
     (tmp_path / "sub" / "far.toml").write_text('experiment = "modality_sweep"\nout = "../elsewhere"\n[data]\n'
                                                'npz = "../d.npz"\n[axes]\nset = ["a"]\n')
     (tmp_path / "binary.toml").write_bytes(b"\xff\xfe\x00experiment")
+    (tmp_path / "sub" / "near.toml").write_text('experiment = "modality_sweep"\nout = "runs"\n[data]\n'
+                                                'npz = "../d.npz"\n[axes]\nset = ["a"]\n')
+    (tmp_path / "sub" / "mine.csv").write_text("mine\n")
 
 
 @pytest.mark.parametrize("case", list(GRID_CASES))
@@ -517,6 +529,28 @@ def test_refusals_have_their_explicit_overrides(tmp_path):
         sweep.run_grid(_grid(tmp_path), log=None)
 
 
+def test_a_table_the_grid_wrote_is_replaced_and_any_other_file_is_not(tmp_path, capsys):
+    from mmtheory.cli import main
+
+    _npz(tmp_path / "d.npz")
+    _prepare_case(tmp_path, "")
+    grid, table = tmp_path / "sub" / "near.toml", tmp_path / "sub" / "t.csv"
+    assert len(sweep.run_grid(grid, table=table, log=None)) == 1
+    assert len(sweep.run_grid(grid, table=table, log=None)) == 1  # its own table, unchanged: replaced
+    table.write_text("edited by hand\n")
+    with pytest.raises(ValueError, match="did not write it"):
+        sweep.run_grid(grid, table=table, log=None)
+    assert table.read_text() == "edited by hand\n"
+    # the CLI: outside the folder without --out-anywhere, an existing file even with it
+    assert main(["sweep", str(grid), "--table", str(tmp_path / "precious" / "results.csv")]) == 2
+    assert "outside the grid file's folder" in capsys.readouterr().err
+    assert main(["sweep", str(grid), "--table", str(tmp_path / "precious" / "results.csv"), "--out-anywhere"]) == 2
+    assert "did not write it" in capsys.readouterr().err
+    assert (tmp_path / "precious" / "results.csv").read_text() == "mine\n"
+    assert main(["sweep", str(grid), "--table", str(tmp_path / "precious" / "new.csv"), "--out-anywhere"]) == 0
+    assert len(pd.read_csv(tmp_path / "precious" / "new.csv")) == 1
+
+
 def test_the_same_grid_running_twice_is_refused_by_its_lock(tmp_path):
     spec = _grid(tmp_path)
     out = tmp_path / "runs"
@@ -542,6 +576,48 @@ def test_custom_experiment_ids_cover_its_source_and_data_files(tmp_path, monkeyp
     assert second.isdisjoint(first)  # changed data file: new runs
     (tmp_path / "mygridexp.py").write_text("def f(settings, data, work):\n    return {'x': 2.0}\n")
     assert set(sweep.run_grid(spec, log=None)["run_id"]).isdisjoint(first | second)  # changed code: new runs
+
+
+def test_custom_experiment_ids_cover_the_modules_it_imports_from_its_folder(tmp_path, monkeypatch):
+    (tmp_path / "myexp_h.py").write_text("import helper_h\n\ndef f(settings, data, work):\n    return {'k': helper_h.K}\n")
+    (tmp_path / "helper_h.py").write_text("K = 2\n")
+    pkg = tmp_path / "mypkg_h"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "exp.py").write_text("from .util import K\n\ndef f(settings, data, work):\n    return {'k': K}\n")
+    (pkg / "util.py").write_text("from mypkg_h.deep import J\nK = 2 + J\n")
+    (pkg / "deep.py").write_text("J = 0\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert set(sweep.experiment_sources("myexp_h:f")) == {"myexp_h", "helper_h"}
+    assert set(sweep.experiment_sources("mypkg_h.exp:f")) == {"mypkg_h", "mypkg_h.exp", "mypkg_h.util",
+                                                                 "mypkg_h.deep"}
+    for name, changed in (("myexp_h:f", tmp_path / "helper_h.py"), ("mypkg_h.exp:f", pkg / "deep.py")):
+        spec = {"experiment": name, "out": str(tmp_path / name.replace(":", "_")), "axes": {"s": [1, 2]}}
+        first = set(sweep.run_grid(spec, log=None)["run_id"])
+        assert set(sweep.run_grid(spec, log=None)["run_id"]) == first  # unchanged: reused
+        changed.write_text(changed.read_text().replace("= 2", "= 100").replace("= 0", "= 98"))
+        assert set(sweep.run_grid(spec, log=None)["run_id"]).isdisjoint(first), name  # changed helper: new runs
+
+
+def test_custom_experiment_ids_cover_files_named_by_fixed_and_axes_settings(tmp_path, monkeypatch):
+    (tmp_path / "myexp_s.py").write_text("def f(settings, data, work):\n    return {'x': 1.0}\n")
+    for n in ("w.txt", "a.txt", "b.txt"):
+        (tmp_path / n).write_text(n)
+    (tmp_path / "g.toml").write_text('experiment = "myexp_s:f"\nout = "runs"\n[fixed]\nweights = "w.txt"\n'
+                                     'label = "plain"\n[axes]\ncfg = ["a.txt", "b.txt"]\n')
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    def ids():
+        t = sweep.run_grid(tmp_path / "g.toml", log=None)
+        return dict(zip(t["cfg"], t["run_id"]))
+
+    first = ids()
+    assert ids() == first
+    (tmp_path / "b.txt").write_text("b, changed")
+    second = ids()
+    assert second["a.txt"] == first["a.txt"] and second["b.txt"] != first["b.txt"]  # only the run naming b.txt
+    (tmp_path / "w.txt").write_text("w, changed")
+    assert set(ids().values()).isdisjoint(set(second.values()))  # a [fixed] file: every run
 
 
 def test_code_digest_covers_the_dependency_pins(monkeypatch):

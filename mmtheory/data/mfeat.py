@@ -46,6 +46,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mmtheory._io import atomic_open
 from mmtheory.seeding import numpy_rng
 
 __all__ = ["VIEWS", "DESCRIPTIONS", "CSV_SHA256", "XZ_SHA256", "N_SAMPLES", "N_CLASSES", "DATA_LABEL", "MfeatData", "load",
@@ -233,18 +234,39 @@ def load(root: str | os.PathLike | None = None, *, test_fraction: float = 0.25, 
     return MfeatData(views, labels, mask, source)
 
 
-def export_npz(path: str | os.PathLike, *, test_fraction: float = 0.25, split_seed: int = 0) -> Path:
+def export_npz(path: str | os.PathLike, *, test_fraction: float = 0.25, split_seed: int = 0,
+               overwrite: bool = False) -> Path:
     """Write the views, ``labels`` and the split's ``train_mask`` as an ``.npz`` (``load_npz``/sweep format).
+
+    Parameters
+    ----------
+    path : path-like
+        Destination; ``.npz`` is appended when the name does not end with it (as NumPy would).
+    test_fraction, split_seed
+        The stratified split stored as ``train_mask`` (see :func:`load`).
+    overwrite : bool
+        Replace an existing file (refused otherwise, before anything is read or written).
 
     Returns
     -------
     Path
-        The file written.
+        The file written (atomically, through :func:`mmtheory._io.atomic_open`).
+
+    Raises
+    ------
+    FileExistsError
+        ``path`` exists and ``overwrite`` is false.
     """
+    path = Path(os.path.expanduser(str(path)))
+    if path.suffix.lower() != ".npz":
+        path = path.with_name(path.name + ".npz")
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} exists; pass overwrite=True (--overwrite) to replace it. Nothing was written.")
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a folder; give the .npz file to write.")
     data = load(test_fraction=test_fraction, split_seed=split_seed)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(path, **data.views, labels=data.labels, train_mask=data.train_mask)
+    with atomic_open(path, "wb") as fh:
+        np.savez_compressed(fh, **data.views, labels=data.labels, train_mask=data.train_mask)
     return path
 
 
@@ -255,13 +277,18 @@ def _main(argv: list[str] | None = None) -> int:
                                 description="UCI Multiple Features, vendored and hash-checked.")
     sub = p.add_subparsers(dest="cmd", required=True)
     e = sub.add_parser("export", help="write the views, labels and train_mask as an .npz (for python -m mmtheory sweep)")
-    e.add_argument("out", help="the .npz to write")
+    e.add_argument("out", help="the .npz to write ('.npz' is appended if missing); an existing file is refused")
+    e.add_argument("--overwrite", action="store_true", help="replace an existing file")
     e.add_argument("--test-fraction", type=float, default=0.25)
     e.add_argument("--split-seed", type=int, default=0)
     sub.add_parser("check", help="verify the vendored files' SHA-256 and print the shapes")
     args = p.parse_args(argv)
     if args.cmd == "export":
-        out = export_npz(args.out, test_fraction=args.test_fraction, split_seed=args.split_seed)
+        try:
+            out = export_npz(args.out, test_fraction=args.test_fraction, split_seed=args.split_seed,
+                             overwrite=args.overwrite)
+        except (FileExistsError, IsADirectoryError) as exc:
+            p.exit(2, f"{p.prog}: error: {exc}\n")
         print(f"wrote {out}")
     else:
         data = load()
