@@ -40,8 +40,11 @@ best one picked on the test data.
 Uncertainty: :func:`paired_interval` is a two-sided Student-t interval of the mean of paired
 differences over seeds (or trials); with fewer than two pairs there is no interval and a check that
 needs one returns ``inconclusive``. Differences that are identical in every pair (zero spread, up to
-floating-point noise ``tie_tol``) are decided exactly, not by an interval: an exact tie is a tie
-(a strict claim ">" differs, a claim ">=" holds). Seed rounds that stop when a claim is decided use
+floating-point noise ``tie_tol``) have no interval: closed-form values (the caller passes
+``exact=True``) are decided exactly, an exact tie being a tie (a strict claim ">" differs, a claim ">="
+holds); measured values (accuracies that move in whole test rows) are "inconclusive (zero observed
+spread)". Parts combined by :func:`all_of` / :func:`any_of` must be decided at the combination's level.
+Seed rounds that stop when a claim is decided use
 the group-sequential levels of :mod:`mmtheory.checks.sequential`.
 
 Margins are >= 0 and finite for every status (:class:`Verdict` refuses anything else): the distance of
