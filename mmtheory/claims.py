@@ -332,7 +332,8 @@ def validate_record(rec: Any, path: Path, profile: str) -> str | None:
     Checks: a JSON object; every required field present with the right type (:data:`RECORD_SCHEMA`);
     ``id`` a registered claim and equal to the file name; ``status`` one of :data:`STATUSES` (not "not
     yet run"); ``margin`` a finite number >= 0; ``interval`` None or two numbers (or None for an
-    infinite end) with lo <= hi; ``profile`` (when present) the folder's profile.
+    infinite end) with lo <= hi; ``power_shown`` None unless the status is "holds" (power only qualifies
+    a "holds"); ``profile`` (when present) the folder's profile.
     """
     import math
 
@@ -357,6 +358,9 @@ def validate_record(rec: Any, path: Path, profile: str) -> str | None:
         return f"{path}: status {rec['status']!r} is not one of {list(STATUSES[:-1])}; ignored, re-run its chapter"
     if not math.isfinite(float(rec["margin"])) or float(rec["margin"]) < 0:
         return f"{path}: margin {rec['margin']!r} is not a finite number >= 0; ignored, re-run its chapter"
+    if rec.get("power_shown") is not None and rec["status"] != "holds":
+        return (f"{path}: power_shown is {rec['power_shown']!r} on a {rec['status']!r} record (it qualifies a 'holds' "
+                "only and must be null otherwise); ignored, re-run its chapter")
     iv = rec.get("interval")
     if iv is not None:
         if len(iv) != 2 or any(v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))) for v in iv):

@@ -57,19 +57,37 @@ def test_until_decided_stops_and_records_why():
     assert "group-sequential" in v.interval_method and "3 seeds, decided" in v.reason
     res, v = until_decided(_round(0.1), _check, first=3, step=2, cap=10)
     assert v.details["stopped"] == "cap reached" and v.details["seeds_used"] == 10 and len(res) == 10
-    assert v.status == "inconclusive" and v.details["seeds_needed"] is None or v.details["seeds_needed"] > 10
+    assert v.status == "inconclusive"
+    assert v.details["seeds_needed"] is None or v.details["seeds_needed"] > 10
     assert "cap reached" in v.reason
 
 
-def test_until_decided_false_holds_under_the_null():
-    """The whole driver (rounds of 3, 5, 7, 9, 10 seeds) on a null world: false 'holds' at most 2.5 %."""
-    n_sim = 300
+def _null_holds_rate(check, n_sim, looks_kw):
     holds = 0
     for i in range(n_sim):
         def run_round(seeds, i=i):
             return pd.DataFrame({"diff": np.random.default_rng([i, *seeds]).standard_normal(len(seeds))})
-        holds += until_decided(run_round, _check, first=3, step=2, cap=10)[1].status == "holds"
-    assert holds / n_sim <= _limit(0.025, n_sim)
+        holds += until_decided(run_round, check, **looks_kw)[1].status == "holds"
+    return holds / n_sim
+
+
+def test_until_decided_false_holds_under_the_null():
+    """The whole driver (rounds of 3, 5, 7, 9, 10 seeds) on a null world: false 'holds' at most 2.5 %.
+
+    1 000 null worlds (about 2.5 s) put the limit at 4.0 %, below what naive re-testing (a plain 95 %
+    interval re-made at every look: 7 % one-sided by simulation, 9.5 % on the 400 worlds below) gives, so
+    the test tells the procedure from naive re-testing (measured: 3.0 % for the procedure).
+    """
+    kw = dict(first=3, step=2, cap=10)
+    n_sim = 1000
+    limit = _limit(0.025, n_sim)
+    assert limit < naive_error_rate(plan_looks(**kw)) / 2  # the naive one-sided rate is above the limit
+    assert _null_holds_rate(_check, n_sim, kw) <= limit
+
+    def naive(results, level):  # ignores the per-look level the driver passes
+        return _check(results, 0.95)
+
+    assert _null_holds_rate(naive, 400, kw) > limit  # the same test fails the naive procedure
 
 
 def test_until_decided_combines_dicts_and_validates():

@@ -242,7 +242,8 @@ def test_selection_fixed_frames():
     n = 30
     r = np.random.default_rng(0)
     base = pd.DataFrame({"regret_larger": r.uniform(0.5, 1, n), "regret_smaller": r.uniform(0.2, 0.4, n),
-                         "regret_validation": r.uniform(0.1, 0.3, n), "w": 0.0, "m": 100})
+                         "regret_validation": r.uniform(0.1, 0.3, n), "w": 0.0, "m": 100,
+                         "trial": np.arange(n)})
     good = base.assign(regret_rule=0.01 * r.uniform(0, 1, n))
     v = check_selection(good, "rule", ["larger", "smaller", "validation"])
     assert v.status == "holds" and v.details["best_alternative"] == "validation"

@@ -40,8 +40,11 @@ best one picked on the test data.
 Uncertainty: :func:`paired_interval` is a two-sided Student-t interval of the mean of paired
 differences over seeds (or trials); with fewer than two pairs there is no interval and a check that
 needs one returns ``inconclusive``. Differences that are identical in every pair (zero spread, up to
-floating-point noise ``tie_tol``) are decided exactly, not by an interval: an exact tie is a tie
-(a strict claim ">" differs, a claim ">=" holds). Seed rounds that stop when a claim is decided use
+floating-point noise ``tie_tol``) have no interval: closed-form values (the caller passes
+``exact=True``) are decided exactly, an exact tie being a tie (a strict claim ">" differs, a claim ">="
+holds); measured values (accuracies that move in whole test rows) are "inconclusive (zero observed
+spread)". Parts combined by :func:`all_of` / :func:`any_of` must be decided at the combination's level.
+Seed rounds that stop when a claim is decided use
 the group-sequential levels of :mod:`mmtheory.checks.sequential`.
 
 Margins are >= 0 and finite for every status (:class:`Verdict` refuses anything else): the distance of
@@ -70,7 +73,7 @@ MULTIPLE_RULE = ("Claims over several regimes (cells, ratios, pairs, fusions, co
                  "\"any of\" holds only when Holm's step-down rejects some part's null; comparators are fixed "
                  "in advance, not picked on the test data.")
 
-__all__ = ["STATUSES", "POWER_RULE", "MULTIPLE_RULE", "Verdict", "paired_interval", "decide_positive",
+__all__ = ["STATUSES", "POWER_RULE", "MULTIPLE_RULE", "Verdict", "paired_interval", "decide_positive", "level_label",
            "against_broken_world", "with_failures", "all_of", "any_of", "holm_any"]
 
 
@@ -198,6 +201,11 @@ def _default_tie_tol(d: np.ndarray, threshold: float) -> float:
     return 1e-9 * max(1.0, float(np.max(np.abs(d))) if d.size else 0.0, abs(threshold))
 
 
+def level_label(level: float) -> str:
+    """A coverage level as a percentage with no misleading rounding: 0.95 -> "95%", 0.98524 -> "98.52%"."""
+    return f"{round(100.0 * float(level), 2):g}%"
+
+
 def decide_positive(
     diffs: Sequence[float],
     *,
@@ -208,6 +216,7 @@ def decide_positive(
     level: float = 0.95,
     strict: bool = True,
     tie_tol: float | None = None,
+    exact: bool = False,
 ) -> Verdict:
     """Decide "the mean of ``diffs`` exceeds ``threshold``" from a paired t interval.
 
@@ -218,10 +227,13 @@ def decide_positive(
     Non-finite differences (a diverged or missing run) are dropped from the interval and counted by
     :func:`with_failures`: the verdict is then never "holds".
 
-    Differences identical in every pair (spread at most ``tie_tol``, e.g. untrained encoders whose value
-    is a closed form) carry no sampling variance, so there is no interval: they are decided exactly.
-    A value within ``tie_tol`` of the threshold is an exact *tie*: "differs" for a strict claim
-    (``strict=True``, "> threshold"), "holds" for ``strict=False`` (">= threshold").
+    Differences identical in every pair (spread at most ``tie_tol``) have no interval. Only when the
+    caller marks the values as closed-form (``exact=True``, e.g. untrained encoders whose value is a
+    closed form, or a rule that picks the same alternative in every trial) are they decided exactly:
+    a value within ``tie_tol`` of the threshold is then an exact *tie*, "differs" for a strict claim
+    (``strict=True``, "> threshold") and "holds" for ``strict=False`` (">= threshold"). For measured
+    quantities (the default, e.g. accuracies that move in whole test rows) zero spread is
+    "inconclusive (zero observed spread)": a handful of equal measurements is no evidence of no variance.
 
     Parameters
     ----------
@@ -235,13 +247,18 @@ def decide_positive(
         Whether the claim is "> threshold" (True) or ">= threshold" (False); matters only for ties.
     tie_tol : float, optional
         Floating-point noise level in ``units``; default ``1e-9 * max(1, max |d|, |threshold|)``.
+    exact : bool
+        Whether the values are closed-form (no sampling variance by construction), so that identical
+        values may be decided exactly; False (measured values) makes zero spread inconclusive.
 
     Returns
     -------
     Verdict
         ``details`` has ``mean``, ``n``, ``mean_minus_threshold``, ``p_holds`` and ``p_differs`` (one-sided
-        p-values of "mean <= threshold" and "mean >= threshold"), ``failed_runs`` and ``runs``.
+        p-values of "mean <= threshold" and "mean >= threshold"), ``level``, ``failed_runs`` and ``runs``.
     """
+    if not 0.0 < float(level) < 1.0:
+        raise ValueError(f"level must be in (0, 1); got {level}.")
     raw = np.asarray(diffs, dtype=float).ravel()
     if raw.size == 0:
         raise ValueError(f"decide_positive needs at least one difference ({what}); got none.")
@@ -258,10 +275,21 @@ def decide_positive(
         raise ValueError(f"tie_tol must be >= 0; got {tie_tol}.")
     n = int(d.size)
     mean = float(d.mean())
+    if n >= 2 and float(np.ptp(d)) <= tol and not exact:
+        # measured values that happen to be equal (e.g. accuracies moving in whole test rows): no interval,
+        # and no evidence that the variance is zero, so no decision
+        v = Verdict("inconclusive", ours=ours, margin=0.0, units=units, interval=None,
+                    interval_method=f"no interval: zero observed spread over {n} pairs",
+                    reason=f"{what}: inconclusive (zero observed spread): {mean:.6g} {units} in all {n} pairs, "
+                           f"measured values with no spread give no interval",
+                    details=dict(mean=mean, n=n, mean_minus_threshold=mean - threshold, zero_spread=True,
+                                 spread=float(np.ptp(d)), p_holds=1.0, p_differs=1.0, level=float(level),
+                                 threshold=float(threshold)))
+        return with_failures(v, failed, raw.size)
     if n >= 2 and float(np.ptp(d)) <= tol:
         # identical in every pair: no sampling variance to make an interval from; decide exactly
         gap = mean - threshold
-        details = dict(mean=mean, n=n, mean_minus_threshold=gap, exact=True, spread=float(np.ptp(d)),
+        details = dict(mean=mean, n=n, mean_minus_threshold=gap, exact=True, spread=float(np.ptp(d)), level=float(level),
                        p_holds=0.0 if gap > tol else 1.0, p_differs=1.0 if gap > tol else 0.0)
         method = f"exact: identical in all {n} pairs (spread {np.ptp(d):.2g} <= {tol:.2g}), no interval"
         common = dict(ours=ours, units=units, interval=None, interval_method=method)
@@ -288,9 +316,9 @@ def decide_positive(
         p_holds = 1.0 - p_differs
     else:
         p_holds = p_differs = 1.0
-    method = f"{level:.0%} paired t over {n}" if n >= 2 else "no interval (one pair)"
+    method = f"{level_label(level)} paired t over {n}" if n >= 2 else "no interval (one pair)"
     common = dict(ours=ours, units=units, interval=(lo, hi), interval_method=method,
-                  details=dict(mean=mean, n=n, mean_minus_threshold=mean - threshold, p_holds=p_holds,
+                  details=dict(mean=mean, n=n, mean_minus_threshold=mean - threshold, p_holds=p_holds, level=float(level),
                                p_differs=p_differs, threshold=float(threshold),
                                sd=float(d.std(ddof=1)) if n >= 2 else None))
     if lo > threshold:
@@ -366,6 +394,15 @@ def _check_parts(parts: Any, what: str) -> None:
         raise TypeError(f"{what} takes Verdicts; parts {bad} are not.")
 
 
+def _check_levels(parts: Any, level: float, what: str) -> None:
+    """Refuse parts decided at another level than the combination's (their p-values mean another alpha)."""
+    other = {k: v.details.get("level") for k, v in parts.items()
+             if v.details.get("level") is not None and abs(float(v.details["level"]) - float(level)) > 1e-12}
+    if other:
+        raise ValueError(f"{what} at level {level_label(level)} got parts decided at another level "
+                         f"({', '.join(f'{k}: {level_label(x)}' for k, x in other.items())}); pass level= to both.")
+
+
 def _failed(parts: Any) -> dict:
     fails = sum(int(v.details.get("failed_runs", 0) or 0) for v in parts.values())
     return dict(failed_runs=fails) if fails else {}
@@ -378,17 +415,19 @@ def all_of(parts: Mapping[str, Verdict], *, ours: str, units: str = "points", le
     intersection-union test: no correction needed); differs when Holm's step-down over the parts'
     p-values of "differs" rejects some part at family level ``(1 - level) / 2``; else inconclusive.
     Parts decided without p-values (exact decisions, rates) count as p = 0 in their decided direction
-    and 1 otherwise. The margin of "holds" is the smallest part margin; of "differs" the largest margin
+    and 1 otherwise. Parts that record a ``level`` other than ``level`` are refused (ValueError): their
+    p-values were judged against another alpha. The margin of "holds" is the smallest part margin; of "differs" the largest margin
     among the rejected parts. ``details`` keeps every part's verdict and the combined p-values.
     """
     _check_parts(parts, "all_of")
+    _check_levels(parts, level, "all_of")
     a = (1.0 - level) / 2.0
     k = len(parts)
     ph = {key: _p(v, "p_holds") for key, v in parts.items()}
     pd_ = {key: _p(v, "p_differs") for key, v in parts.items()}
     p_holds, p_differs = max(ph.values()), min(1.0, k * min(pd_.values()))
     details = dict(parts={key: v.to_dict() for key, v in parts.items()}, p_holds=p_holds, p_differs=p_differs,
-                   combine="all of: every part holds; differs by Holm", **_failed(parts))
+                   level=float(level), combine="all of: every part holds; differs by Holm", **_failed(parts))
     method = next(iter(parts.values())).interval_method
     rejected = {key: v for key, v in parts.items() if pd_[key] <= a / k}
     if rejected and holm_any(list(pd_.values()), a):
@@ -417,16 +456,19 @@ def any_of(parts: Mapping[str, Verdict], *, ours: str, units: str = "points", le
     holds when Holm's step-down over the parts' p-values of "holds" rejects some part's null at family
     level ``(1 - level) / 2`` (the smallest p-value at most that over k); differs when every part
     differs at ``(1 - level) / 2`` (intersection-union); else inconclusive. The margin of "holds" is the
-    largest margin among the rejected parts; of "differs" the smallest part margin.
+    largest margin among the rejected parts; of "differs" the smallest part margin. Parts that record a
+    ``level`` other than ``level`` are refused (ValueError).
     """
     _check_parts(parts, "any_of")
+    _check_levels(parts, level, "any_of")
     a = (1.0 - level) / 2.0
     k = len(parts)
     ph = {key: _p(v, "p_holds") for key, v in parts.items()}
     pd_ = {key: _p(v, "p_differs") for key, v in parts.items()}
     p_holds, p_differs = min(1.0, k * min(ph.values())), max(pd_.values())
     details = dict(parts={key: v.to_dict() for key, v in parts.items()}, p_holds=p_holds, p_differs=p_differs,
-                   combine="any of: Holm over the parts; differs when every part differs", **_failed(parts))
+                   level=float(level), combine="any of: Holm over the parts; differs when every part differs",
+                   **_failed(parts))
     method = next(iter(parts.values())).interval_method
     holding = {key: v for key, v in parts.items() if v.status == "holds" and ph[key] <= a / k}
     if holding:

@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from mmtheory.checks import Verdict, all_of, any_of, decide_positive, with_failures
+from mmtheory.checks import Verdict, all_of, any_of, decide_positive, level_label, with_failures
 
 __all__ = ["standin_runs", "runs_from_results_table", "decide_difference", "all_of", "check_imbalance",
            "check_ogmge", "check_weak_branch", "check_eta_weak"]
@@ -169,7 +169,7 @@ def decide_difference(a: Sequence[float], b: Sequence[float], *, ours: str, what
     half = float(stats.norm.ppf(0.5 + level / 2.0)) * se
     lo, hi = mean - half, mean + half
     common = dict(ours=ours, units=units, interval=(lo, hi),
-                  interval_method=f"{level:.0%} two-proportion normal interval over {int(n_test)} test samples (one seed)",
+                  interval_method=f"{level_label(level)} two-proportion normal interval over {int(n_test)} test samples (one seed)",
                   details=dict(mean=mean, n=1, n_test=int(n_test), mean_minus_threshold=mean))
     alone = "holds" if lo > 0 else ("differs" if hi < 0 else "inconclusive")
     common["details"].update(single_run=True, test_interval_says=alone)

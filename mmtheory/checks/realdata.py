@@ -64,7 +64,7 @@ def check_undertrained(runs: pd.DataFrame, *, branch: str = "last_test_acc_visua
     pa, pj = pair(probe, probe)
     ours += f"; weak probe {pj.mean():.2f} vs {pa.mean():.2f} alone ({pa.mean() - pj.mean():+.2f} points short)"
     pv = decide_difference(pa, pj, ours="", what=f"{probe}: {unimodal} minus {baseline}", level=level)
-    return replace(all_of({"branch": v, "probe": pv}, ours=ours), ours=ours)
+    return replace(all_of({"branch": v, "probe": pv}, ours=ours, level=level), ours=ours)
 
 
 def check_ogmge_fusions(runs: pd.DataFrame, *, acc: str = "last_test_acc", baseline: str = "baseline",
@@ -83,5 +83,5 @@ def check_ogmge_fusions(runs: pd.DataFrame, *, acc: str = "last_test_acc", basel
     parts = {str(f): check_ogmge(g, acc=acc, baseline=baseline, method=method, level=level)
              for f, g in runs.groupby("fusion", sort=False)}
     ours = "; ".join(f"{f}: {v.ours}" for f, v in parts.items())
-    out = all_of(parts, ours=ours)
+    out = all_of(parts, ours=ours, level=level)
     return replace(out, ours=ours)

@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 from scipy import special, stats
 
-from mmtheory.checks import Verdict
+from mmtheory.checks import Verdict, level_label
 from mmtheory.seeding import numpy_rng
 
 __all__ = ["plan_looks", "sequential_level", "naive_error_rate", "seeds_needed", "until_decided",
@@ -117,7 +117,9 @@ def naive_error_rate(looks: Sequence[int], level: float = 0.95, n_sim: int = 20_
 def seeds_needed(mean: float, sd: float, level: float = 0.95, most: int = 100_000) -> int | None:
     """Seeds a fixed-size ``level`` t interval needs to exclude 0 for an effect ``mean`` with spread ``sd``.
 
-    Returns None when the effect is zero or more than ``most`` seeds would be needed.
+    Pass the level the decision is made at: for seed rounds the per-look (nominal) level of the plan
+    (:func:`sequential_level`), which is what :func:`until_all_decided` does. Returns None when the
+    effect is zero or more than ``most`` seeds would be needed.
     """
     mean, sd = abs(float(mean)), float(sd)
     if not (math.isfinite(mean) and math.isfinite(sd)) or mean == 0:
@@ -269,7 +271,8 @@ def until_all_decided(
             verdicts[key] = v
         if all(decided(v) for v in verdicts.values()):
             break
-    plan = f"group-sequential, looks at {list(looks)} seeds, {nominal:.4%} per look ({level:.0%} over the plan)"
+    plan = (f"group-sequential, looks at {list(looks)} seeds, {level_label(nominal)} per look "
+            f"({level_label(level)} over the plan)")
     out = {}
     for key, v in verdicts.items():
         stopped = "decided" if decided(v) else "cap reached" if done == looks[-1] else "others decided"
@@ -280,7 +283,8 @@ def until_all_decided(
             note += (f"; the broken world stayed {v.variant_status or 'untried'}, so the check's power is not shown"
                      if v.status == "holds" and v.power_shown is False else "")
         elif stopped != "decided":
-            needs = [seeds_needed(m, sd) for m, sd in _undecided_effects(v.to_dict())]
+            # sized at the per-look level the rounds decide at, not at a fixed 95 %
+            needs = [seeds_needed(m, sd, level=nominal) for m, sd in _undecided_effects(v.to_dict())]
             needs = [x for x in needs if x is not None]
             need = max(needs) if needs else None
             details["seeds_needed"] = need

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from mmtheory.checks import Verdict, all_of, decide_positive, with_failures
+from mmtheory.checks import Verdict, all_of, decide_positive, level_label, with_failures
 
 __all__ = [
     "binomial_interval", "by_construction", "check_nested", "check_zero_eta", "check_eta_falls_with_modalities",
@@ -69,10 +69,11 @@ def binomial_interval(k: int, n: int, level: float = 0.95) -> tuple[float, float
 def by_construction(verdict: Verdict, why: str) -> Verdict:
     """Mark a verdict "vacuous": the claim is true in every world, so no broken world can flip it.
 
-    The check's own result stays in the reason and in ``details['computed_status']``.
+    The check's own result stays in the reason and in ``details['computed_status']``. ``power_shown`` is
+    set to None: it qualifies a "holds" only.
     """
     details = dict(verdict.details, computed_status=verdict.status)
-    return replace(verdict, status="vacuous", margin=0.0, details=details,
+    return replace(verdict, status="vacuous", margin=0.0, details=details, power_shown=None,
                    reason=f"true by construction ({why}); computed: {verdict.status}, {verdict.reason}")
 
 
@@ -85,11 +86,11 @@ def _rate_verdict(k: int, n: int, *, allowed: float, what: str, ours: str, level
     """
     lo, hi = binomial_interval(k, n, level)
     common = dict(ours=ours, units="frequency", interval=(lo, hi),
-                  interval_method=f"{level:.0%} Clopper-Pearson over {n}",
+                  interval_method=f"{level_label(level)} Clopper-Pearson over {n}",
                   details=dict(details or {}, events=int(k), trials=int(n), allowed=float(allowed)))
     if allowed == 0:
         if k == 0:
-            return Verdict("holds", margin=1.0 / n, reason=f"{what}: none in {n} (rate below {hi:.3g} at {level:.0%})",
+            return Verdict("holds", margin=1.0 / n, reason=f"{what}: none in {n} (rate below {hi:.3g} at {level_label(level)})",
                            **common)
         return Verdict("differs", margin=k / n, reason=f"{what}: {k}/{n}, interval [{lo:.3g}, {hi:.3g}]; "
                                                        "one case refutes a claim about every sample", **common)
@@ -220,7 +221,8 @@ def check_eta_falls_with_modalities(table: pd.DataFrame, column: str = "eta_trai
     _need(table, ["seed", "set", "n_observed", "w", column], "check_eta_falls_with_modalities")
     steps = _per_seed_min_step(table, column, "modalities")
     v = decide_positive(steps.to_numpy(), ours=f"smallest drop of eta per added modality {steps.mean():.3g}",
-                        units="eta", what="smallest drop of eta when a modality is added (w < 1)", tie_tol=tie_tol)
+                        units="eta", what="smallest drop of eta when a modality is added (w < 1)", tie_tol=tie_tol,
+                        exact=True)
     return _closed_form_is_vacuous(replace(v, details=dict(v.details, per_seed=steps.tolist())))
 
 
@@ -236,7 +238,8 @@ def check_eta_rises_with_overlap(table: pd.DataFrame, column: str = "eta_trained
     _need(table, ["seed", "set", "n_observed", "w", column], "check_eta_rises_with_overlap")
     steps = _per_seed_min_step(table, column, "overlap")
     v = decide_positive(steps.to_numpy(), ours=f"smallest rise of eta per step down in w {steps.mean():.3g}",
-                        units="eta", what="smallest rise of eta as w falls (sets short of all)", tie_tol=tie_tol)
+                        units="eta", what="smallest rise of eta as w falls (sets short of all)", tie_tol=tie_tol,
+                        exact=True)
     return _closed_form_is_vacuous(replace(v, details=dict(v.details, per_seed=steps.tolist())))
 
 
@@ -522,7 +525,8 @@ def check_selection(per_trial: pd.DataFrame, rule: str, alternatives: Sequence[s
     Parameters
     ----------
     per_trial : DataFrame
-        One row per (world, m, trial) with ``regret_<name>`` for ``rule`` and every alternative
+        One row per (world, m, trial) with ``trial`` (required: the training set's id, one row per cell and
+        trial) and ``regret_<name>`` for ``rule`` and every alternative
         (population risk of the chosen set's ERM minus the better one's, >= 0), all on the same samples,
         and the regime columns ``by``.
     rule : str
@@ -542,8 +546,8 @@ def check_selection(per_trial: pd.DataFrame, rule: str, alternatives: Sequence[s
     ``details['best_alternative']`` (lowest mean regret overall) is for display only.
     """
     cols = [f"regret_{rule}"] + [f"regret_{a}" for a in alternatives]
-    _need(per_trial, cols + list(by), "check_selection")
-    if "trial" in per_trial.columns and per_trial.duplicated([*by, "trial"]).any():
+    _need(per_trial, cols + list(by) + ["trial"], "check_selection")
+    if per_trial.duplicated([*by, "trial"]).any():
         raise ValueError("check_selection got the same (cell, trial) more than once: duplicated rows would narrow the "
                          "interval without adding evidence; give one row per training set.")
     if not alternatives:
@@ -555,7 +559,9 @@ def check_selection(per_trial: pd.DataFrame, rule: str, alternatives: Sequence[s
                           for b, k in zip(by, key))
         for alt in alternatives:
             d = (g[f"regret_{alt}"] - g[f"regret_{rule}"]).to_numpy(dtype=float)
-            v = decide_positive(d, ours="", units="risk", level=level, strict=False,
+            # exact: a difference identical in every trial is the rule and the alternative choosing the same
+            # set (the same ERM), an identity and not a measurement
+            v = decide_positive(d, ours="", units="risk", level=level, strict=False, exact=True,
                                 what=f"{label}: regret({alt}) - regret({rule})")
             parts[f"{label} vs {alt}"] = v
             cells.append(dict(zip(by, [float(k) if isinstance(k, (int, float, np.number)) else k for k in key]),
