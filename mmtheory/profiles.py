@@ -89,13 +89,15 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
                       epochs=20, lr=0.01, batch_size=2048, min_samples=1, refit_epochs=20, sel_m_values=[20, 100, 400, 1500],
                       sel_trials=5, sel_n_draws=200, val_fraction=0.3, encoder_radius=1.0, head_radius=3.0,
                       ogm_seeds=[0, 1, 2], ogm_epochs=20, ogm_lr=0.01, ogm_batch_size=128, alpha=0.8, modulation_end=10,
-                      ogm_hidden=64, ogm_features=32, fusions=["concat", "sum", "film", "gated"], seed=0),
+                      ogm_hidden=64, ogm_features=32, fusions=["concat", "sum", "film", "gated"], seed=0, seed_step=2, seed_cap=10,
+                      pair_val_fraction=0.25),
         "full": dict(test_fraction=0.25, split_seed=0, ratios=[0.005, 0.02, 0.1, 0.3, 1.0], seeds=list(range(10)),
                      hidden=128, epochs=100, lr=0.01, batch_size=2048, min_samples=1, refit_epochs=100,
                      sel_m_values=[20, 50, 100, 200, 400, 800, 1500], sel_trials=30, sel_n_draws=1000, val_fraction=0.3,
                      encoder_radius=1.0, head_radius=3.0, ogm_seeds=list(range(10)), ogm_epochs=100, ogm_lr=0.01,
                      ogm_batch_size=64, alpha=0.8, modulation_end=50, ogm_hidden=64, ogm_features=32,
-                     fusions=["concat", "sum", "film", "gated"], seed=0),
+                     fusions=["concat", "sum", "film", "gated"], seed=0, seed_step=5, seed_cap=30,
+                     pair_val_fraction=0.25),
     },
 }
 

@@ -260,3 +260,27 @@ def test_example_grid_is_the_chapters_grid():
     assert spec["axes"]["set"] == ["+".join(s) for s in nested_sets(list(mfeat.VIEWS))]
     assert spec["axes"]["ratio"] == quick["ratios"] and spec["axes"]["seed"] == quick["seeds"]
     assert spec["fixed"]["epochs"] == quick["epochs"] and spec["fixed"]["refit_epochs"] == quick["refit_epochs"]
+
+
+def test_the_ogm_pair_is_chosen_on_training_rows_only(data):
+    """B2: the pair comes from a validation split of the training rows; the test rows are never read."""
+    from mmtheory.experiments.realdata import validation_pair
+
+    kw = dict(seeds=[0], seed=0, hidden=16, epochs=3, batch_size=512)
+    strong, weak, acc = validation_pair(data.views, data.labels, data.train_mask, **kw)
+    assert strong != weak and set(acc.index) == set(mfeat.VIEWS)
+    assert acc[strong] == acc.max() and acc[weak] == acc.min()
+    # poison every test row (features NaN, labels scrambled): the choice and the accuracies do not move
+    test = ~data.train_mask
+    views = {k: np.where(test[:, None], np.nan, v) for k, v in data.views.items()}
+    labels = data.labels.copy()
+    labels[test] = (labels[test] + 1) % 10
+    again = validation_pair(views, labels, data.train_mask, **kw)
+    assert again[:2] == (strong, weak)
+    np.testing.assert_allclose(again[2].to_numpy(), acc.to_numpy())
+    # the validation split is carved from the training rows: changing a training row changes the accuracies
+    moved = {k: v.copy() for k, v in data.views.items()}
+    moved[strong][data.train_mask] = 0.0
+    assert validation_pair(moved, data.labels, data.train_mask, **kw)[2][strong] < acc[strong]
+    with pytest.raises(ValueError, match="val_fraction"):
+        validation_pair(data.views, data.labels, data.train_mask, val_fraction=1.0)

@@ -2,6 +2,8 @@
 
 * :func:`nested_sets`: the Table-2 grid's view sets (every single view, then a nested chain);
 * :func:`imbalanced_pair`: the OGM-GE chapter's pair by a stated rule (strongest and weakest view);
+* :func:`validation_pair`: that rule applied to single-view accuracies on a validation split carved from the
+  training rows only (seeded, stratified), so the pair is never chosen on the test rows the checks use;
 * :func:`view_pair`: a pair of views as ``run_standin(data=...)`` takes it (dominant as ``audio``, weak
   as ``visual``, standardised with training statistics);
 * :func:`selection_trials_views`: the trials frame of :func:`mmtheory.experiments.selection.rule_regrets`
@@ -17,11 +19,13 @@ import numpy as np
 import pandas as pd
 
 from mmtheory._validation import check_modalities
-from mmtheory.seeding import numpy_rng
+from mmtheory.data.mfeat import stratified_split
+from mmtheory.experiments.modality_sweep import modality_sweep
+from mmtheory.seeding import derive_seed, numpy_rng
 from mmtheory.theory.bounds import fit_late_fusion_erm
 from mmtheory.theory.rademacher import late_fusion_rademacher
 
-__all__ = ["nested_sets", "imbalanced_pair", "view_pair", "parity_target", "selection_trials_views"]
+__all__ = ["nested_sets", "imbalanced_pair", "validation_pair", "view_pair", "parity_target", "selection_trials_views"]
 
 
 def nested_sets(order: Sequence[str]) -> list[tuple[str, ...]]:
@@ -48,6 +52,57 @@ def imbalanced_pair(unimodal_acc: Mapping[str, float]) -> tuple[str, str]:
         raise ValueError(f"imbalanced_pair needs the accuracy of at least two views; got {dict(unimodal_acc)}.")
     acc = {k: float(v) for k, v in unimodal_acc.items()}
     return max(acc, key=acc.get), min(acc, key=acc.get)
+
+
+def validation_pair(views: Mapping[str, np.ndarray], labels: np.ndarray, train_mask: np.ndarray, *,
+                    val_fraction: float = 0.25, seeds: Sequence[int] = (0,), seed: int = 0,
+                    **sweep_kw) -> tuple[str, str, pd.Series]:
+    """(strong, weak) by :func:`imbalanced_pair` on a validation split of the **training rows only**.
+
+    The training rows (``train_mask``) are split once, stratified by class, with the seed
+    ``derive_seed(seed, "pair-validation")`` (:func:`mmtheory.data.mfeat.stratified_split`); every single
+    view is trained (:func:`~mmtheory.experiments.modality_sweep.modality_sweep`, whole fitting part, the
+    given ``seeds``) on the fitting part and scored on the validation part. The test rows are dropped
+    before anything is computed, so they cannot influence the choice.
+
+    Parameters
+    ----------
+    views : dict of str -> ndarray (n, d_k)
+    labels : ndarray (n,) of int
+    train_mask : ndarray (n,) of bool
+        True for training rows; the others (test rows) are never read.
+    val_fraction : float in (0, 1)
+        Share of every class's training rows held out for validation.
+    seeds : seeds of the single-view runs (their validation accuracy is averaged)
+    seed : int
+        Seed of the validation split and of the runs.
+    **sweep_kw
+        Passed to ``modality_sweep`` (``hidden``, ``epochs``, ``lr``, ``batch_size``, ...).
+
+    Returns
+    -------
+    (strong, weak, val_acc) : the two views and the mean validation accuracy (%) of every view.
+    """
+    names = tuple(views)
+    y = np.asarray(labels)
+    mask = np.asarray(train_mask, dtype=bool)
+    if mask.shape != y.shape:
+        raise ValueError(f"train_mask must have shape {y.shape}; got {mask.shape}.")
+    if not 0.0 < val_fraction < 1.0:
+        raise ValueError(f"val_fraction must lie in (0, 1), got {val_fraction}.")
+    if len(names) < 2:
+        raise ValueError(f"validation_pair needs at least two views; got {list(names)}.")
+    rows = np.flatnonzero(mask)
+    sub_views = {k: np.asarray(v)[rows] for k, v in views.items()}
+    sub_y = y[rows]
+    fit_mask = stratified_split(sub_y, val_fraction, split_seed=derive_seed(seed, "pair-validation"))
+    kw = dict(refit_epochs=0, probe_fraction=0.0, seed=seed)
+    kw.update(sweep_kw)
+    res = modality_sweep(sub_views, sub_y, [(k,) for k in names], ratios=[1.0], seeds=list(seeds), train_mask=fit_mask,
+                         **kw)
+    val_acc = res.groupby("set")["test_acc"].mean().reindex(list(names))
+    strong, weak = imbalanced_pair(val_acc)
+    return strong, weak, val_acc
 
 
 def view_pair(views: Mapping[str, np.ndarray], labels: np.ndarray, train_mask: np.ndarray, strong: str, weak: str,
