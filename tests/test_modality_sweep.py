@@ -139,3 +139,26 @@ def test_probe_split_is_disjoint_and_reproducible():
     views, y, train = _toy(60)
     with pytest.raises(ValueError, match="needs a probe split"):
         modality_sweep(views, y, [("a",)], train_mask=train, probe_fraction=0.0, refit_epochs=2)
+
+
+def test_a_later_round_of_seeds_never_reuses_an_earlier_rounds_initialisation(monkeypatch):
+    """Seed rounds (mmtheory.checks.sequential) call the sweep again with new seeds: run k of round 2 must not
+    start from run k of round 1's weights (review: at ratio 1 that made seeds of different rounds identical)."""
+    import mmtheory.experiments.modality_sweep as ms
+
+    seen = []
+    real = ms.BatchedLateFusion
+
+    def spy(*args, **kwargs):
+        net = real(*args, **kwargs)
+        seen.append(torch.cat([p.detach().flatten() for p in net.parameters()]))
+        return net
+
+    monkeypatch.setattr(ms, "BatchedLateFusion", spy)
+    views, y, train = _toy(n=120)
+    kw = dict(train_mask=train, hidden=4, epochs=1, batch_size=64, refit_epochs=0)
+    modality_sweep(views, y, [("a",)], [1.0], [0], **kw)
+    modality_sweep(views, y, [("a",)], [1.0], [1], **kw)
+    modality_sweep(views, y, [("a",)], [1.0], [0], **kw)
+    assert not torch.equal(seen[0], seen[1])  # another round, another start
+    assert torch.equal(seen[0], seen[2])  # the same call, the same start (reproducible)

@@ -17,7 +17,9 @@ Choices the paper leaves open, and ours (all parameters):
   the sets are compared on identical data;
 * **epochs**: a fixed number of passes over the run's own training subsample (so a run on one
   utterance takes one step per epoch);
-* **seeds**: seed ``s`` fixes the subsample; initialisations are drawn from the master ``seed``;
+* **seeds**: seed ``s`` fixes the subsample; initialisations and batch orders are drawn from the master
+  ``seed`` and the call's whole list of seeds (so a later round of new seeds never reuses an earlier
+  round's initialisations by position: rounds are independent);
 * **features** are standardised with the training set's mean and standard deviation.
 """
 
@@ -165,7 +167,10 @@ def modality_sweep(
     y_te = torch.as_tensor(labels[te], dtype=torch.long, device=dev)
     y_fit = torch.as_tensor(labels[pr_fit], dtype=torch.long, device=dev)
     y_score = torch.as_tensor(labels[pr_score], dtype=torch.long, device=dev)
-    refit_kw = dict(epochs=refit_epochs, lr=lr, batch_size=batch_size, seed=seed)
+    # The streams of this call: the master seed and every seed of the call (a round of new seeds gets new ones).
+    call_key = tuple(int(s) for s in seeds)
+    refit_kw = dict(epochs=refit_epochs, lr=lr, batch_size=batch_size,
+                    seed=derive_seed(seed, "refit", *call_key, bits=62))
 
     frames = []
     probe = {i: ([], [], []) for i in range(len(sets))}  # per set: fit latents, score latents, row keys
@@ -181,9 +186,10 @@ def modality_sweep(
             rows = torch.stack([draws[s] for _, s in runs])  # (R, n_sub)
             views_g, y_g = [x[rows] for x in xs_tr], y_tr[rows]
         net = BatchedLateFusion({m: views[m].shape[1] for m in names}, hidden, n_classes,
-                                [sets[i] for i, _ in runs], seed=derive_seed(seed, "fraction", g), compute=compute).to(dev)
+                                [sets[i] for i, _ in runs], seed=derive_seed(seed, "fraction", g, *call_key, bits=62),
+                                compute=compute).to(dev)
         fit_batched(net, views_g, y_g, loss="ce", epochs=epochs, lr=lr, batch_size=batch_size,
-                    seed=derive_seed(seed, "fraction", g),
+                    seed=derive_seed(seed, "fraction", g, *call_key, bits=62),
                     desc=f"fraction {ratio:g}")
         with torch.no_grad():
             train_acc = (net(views_g).argmax(-1) == y_g).float().mean(1)
