@@ -41,12 +41,12 @@ import hashlib
 import io
 import lzma
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from mmtheory._io import atomic_open
+from mmtheory.data.arrays import ArrayViews
 from mmtheory.seeding import numpy_rng
 
 __all__ = ["VIEWS", "DESCRIPTIONS", "CSV_SHA256", "XZ_SHA256", "N_SAMPLES", "N_CLASSES", "DATA_LABEL", "MfeatData", "load",
@@ -94,8 +94,7 @@ def data_dir() -> Path:
     return Path(__file__).resolve().parent / "uci_mfeat"
 
 
-@dataclass
-class MfeatData:
+class MfeatData(ArrayViews):
     """The six views, labels and the fixed stratified split.
 
     Attributes
@@ -109,18 +108,6 @@ class MfeatData:
     source : str
         Where the files came from and the split used.
     """
-
-    views: dict[str, np.ndarray]
-    labels: np.ndarray
-    train_mask: np.ndarray
-    source: str
-
-    @property
-    def modalities(self) -> tuple[str, ...]:
-        return tuple(self.views)
-
-    def __len__(self) -> int:
-        return len(self.labels)
 
     def counts(self) -> dict[str, int]:
         """Training and test rows."""
