@@ -285,7 +285,11 @@ def record(
     given_params = params
     params = dict(params or {})
     params.setdefault("profile", profile)
-    rec = dict(id=claim_id, profile=profile, data=data, detail=detail, version=__version__,
+    from mmtheory.runs import code_digest
+
+    # ``code``: the digest of the package's source and pinned versions. A re-run by other code is never taken
+    # for a reproduction of the stored record (mmtheory.tolerance.records_agree compares it exactly).
+    rec = dict(id=claim_id, profile=profile, data=data, detail=detail, version=__version__, code=code_digest(),
                params=_jsonable(params), **_jsonable(verdict.to_dict()))
     root = resolve_results_dir(results_dir)
     chapter = CLAIMS[claim_id].chapter
@@ -323,6 +327,7 @@ RECORD_SCHEMA: dict[str, tuple[tuple[type, ...], bool]] = {
     "interval_method": ((str,), False), "variant": ((str,), False), "variant_status": ((str,), False),
     "power_shown": ((bool, type(None)), False), "details": ((dict,), False), "profile": ((str,), False),
     "data": ((str,), False), "detail": ((str,), False), "params": ((dict,), False), "version": ((str,), False),
+    "code": ((str,), False),
 }
 
 

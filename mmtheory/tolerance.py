@@ -122,7 +122,8 @@ def values_agree(a: Any, b: Any, rtol: float = RTOL, atol: float = ATOL) -> bool
 
 
 #: Record fields compared exactly: what a claim's status is, and what it was computed on.
-EXACT_FIELDS = ("id", "status", "variant_status", "power_shown", "profile", "data", "units", "variant", "params")
+EXACT_FIELDS = ("id", "status", "variant_status", "power_shown", "profile", "data", "units", "variant", "params",
+                "code")
 #: Record fields that are printed texts: compared like a page's output (:func:`texts_agree`).
 TEXT_FIELDS = ("ours", "reason", "interval_method", "detail")
 
@@ -139,8 +140,9 @@ def _printed(x: Any) -> str:
 def records_agree(old: dict, new: dict) -> bool:
     """Whether a re-computed claim record reproduces a stored one, as the scorecard and pages show it.
 
-    Equal: the status, the broken world's status, ``power_shown``, the data, units, broken world and every
-    parameter (:data:`EXACT_FIELDS`). Within tolerance: the printed texts (:data:`TEXT_FIELDS`, by
+    Equal: the status, the broken world's status, ``power_shown``, the data, units, broken world, every
+    parameter and the code digest (:data:`EXACT_FIELDS`: a re-run by changed code is not a reproduction,
+    even when its words and numbers are within tolerance, e.g. a relabelled "99%" -> "98.52%"). Within tolerance: the printed texts (:data:`TEXT_FIELDS`, by
     :func:`texts_agree`) and the margin and interval ends as printed (3 significant digits, one unit of the
     last digit allowed). ``details`` (per-seed values, p-values, intermediate numbers at full precision) is
     not compared: a tail p-value moves by percents when a t statistic moves by 0.3 %, while nothing the

@@ -112,6 +112,10 @@ def test_records_agree_on_numbers_but_never_on_a_status():
                        ("interval", [0.3, 0.41]), ("interval", None), ("units", "points")]:
         assert not tolerance.records_agree(rec, {**moved, key: value}), key
     assert not tolerance.records_agree(rec, {**moved, "extra": 1})
+    # other code: never a reproduction, even with every word and number within tolerance (review: a relabelled
+    # "99% paired t" -> "98.52% paired t" was kept as reproduced)
+    assert not tolerance.records_agree({**rec, "code": "a"}, {**moved, "code": "b"})
+    assert tolerance.records_agree({**rec, "code": "a"}, {**moved, "code": "a"})
 
 
 def test_a_reproducing_rerun_leaves_the_committed_record_untouched(results_tmp):

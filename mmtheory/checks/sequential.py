@@ -227,8 +227,8 @@ def until_decided(
     (results, verdict)
         Everything run, and the last verdict with ``details['seeds_used']``, ``details['stopped']``
         (``"decided"`` or ``"cap reached"``), ``details['looks']``, ``details['nominal_level']`` and, if
-        undecided at the cap, ``details['seeds_needed']`` (seeds a fixed-size 95 % t interval would need
-        for the smallest observed undecided effect with its observed spread; None if no estimate).
+        undecided at the cap, ``details['seeds_needed']`` (seeds a t interval at the planned per-look level
+        would need for the smallest observed undecided effect with its observed spread; None if no estimate).
     """
     results, verdicts = until_all_decided(run_round, {"claim": check}, first=first, step=step, cap=cap, seeds=seeds,
                                           level=level, decided=decided)
