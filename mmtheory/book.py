@@ -74,6 +74,134 @@ def rerun_box(chapter: str, timings: dict[str, dict[str, dict]] | None = None, b
     return "\n".join(lines)
 
 
+#: What each profile is, in one line (the landing page, the profile notes and the scorecard say the same).
+PROFILE_MEANING = {
+    "quick": "the quick profile: small settings a 2-core CPU runs in minutes; CI re-executes these pages and "
+             "compares every output",
+    "full": "the full profile: the paper-scale settings; executed once by `bash scripts/build.sh full` and "
+            "committed, not re-executed by CI",
+}
+
+
+def profile_note(chapter: str, profile: str, other_href: str) -> str:
+    """The markdown line that tells a reader which profile a chapter page shows and links the other one.
+
+    Parameters
+    ----------
+    chapter : str
+        Notebook stem, e.g. ``"08_ogm_imbalance"``.
+    profile : {"quick", "full"}
+        The profile of the page the note goes on.
+    other_href : str
+        Link to the same chapter under the other profile.
+    """
+    if profile not in PROFILE_MEANING:
+        raise ValueError(f"unknown profile {profile!r}; profiles are {sorted(PROFILE_MEANING)}.")
+    other = "full" if profile == "quick" else "quick"
+    return (f"*This page shows {PROFILE_MEANING[profile]}. The same chapter under the {other} profile: "
+            f"[{chapter} ({other})]({other_href}).*")
+
+
+def evidence_text(rec: dict) -> str:
+    """How much evidence stands behind a claim record, in words.
+
+    ``"10 seeds (decided)"``, ``"30 seeds (cap reached; about 218 needed)"`` for claims run in seed
+    rounds (:mod:`mmtheory.checks.sequential`), ``"n = 200"`` for other claims with a sample size, and
+    ``""`` when the record has neither (closed forms, no record).
+    """
+    from mmtheory.report import deciding_difference
+
+    if not rec or rec.get("status", "not yet run") == "not yet run":
+        return ""
+    details = rec.get("details") or {}
+    seeds = details.get("seeds_used", details.get("seeds"))
+    if isinstance(seeds, (list, int)) and not isinstance(seeds, bool) and details.get("stopped"):
+        text = f"{seeds if isinstance(seeds, int) else len(seeds)} seeds ({details['stopped']}"
+        need = details.get("seeds_needed")
+        if details["stopped"] != "decided" and isinstance(need, (int, float)) and need == need:
+            text += f"; about {int(need)} needed"
+        return text + ")"
+    n = deciding_difference(rec).get("n")
+    return f"n = {int(n)}" if isinstance(n, (int, float)) and n == n else ""
+
+
+def profiles_frame(profiles=("quick", "full"), results_dir=None):
+    """Every registered claim under each profile, side by side: status, deciding difference, evidence.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per claim (registry order): ``id``, ``chapter``, and for each profile ``p`` the columns
+        ``status_p`` (with " (power not shown)" appended where :data:`mmtheory.checks.POWER_RULE` applies),
+        ``difference_p`` (estimate and interval, :func:`mmtheory.report.fmt_interval`) and
+        ``evidence_p`` (:func:`evidence_text`); ``changed`` is True where the bare statuses differ
+        between profiles that both have a record.
+    """
+    import pandas as pd
+
+    from mmtheory.claims import claim_records
+    from mmtheory.report import deciding_difference, fmt_interval
+
+    cols: dict[str, dict] = {}
+    bare: dict[str, dict] = {}
+    order: list[tuple[str, str]] = []
+    for prof in profiles:
+        for rec in claim_records(prof, results_dir):
+            cid = rec["id"]
+            if cid not in cols:
+                cols[cid], bare[cid] = {}, {}
+                order.append((cid, rec["chapter"]))
+            st = rec["status"]
+            bare[cid][prof] = st
+            mark = " (power not shown)" if st == "holds" and rec.get("power_shown") is False else ""
+            d = deciding_difference(rec) if st != "not yet run" else {}
+            diff = fmt_interval(d.get("estimate"), d.get("lo"), d.get("hi"), d.get("units", "")) if d else ""
+            cols[cid].update({f"status_{prof}": st + mark, f"difference_{prof}": "" if diff == "\u2014" else diff,
+                              f"evidence_{prof}": evidence_text(rec)})
+    rows = []
+    for cid, chapter in order:
+        ran = [s for s in bare[cid].values() if s != "not yet run"]
+        rows.append(dict(id=cid, chapter=chapter, **cols[cid], changed=len(ran) > 1 and len(set(ran)) > 1))
+    return pd.DataFrame(rows)
+
+
+def profiles_table(frame, link_suffix: str = ".html"):
+    """:func:`profiles_frame` as a ``Styler`` that fits the page: claim, then status / difference / evidence per profile.
+
+    A changed status between profiles is marked with a bold "changed" under the claim.
+    """
+    import html
+
+    import pandas as pd
+
+    profs = [c.removeprefix("status_") for c in frame.columns if c.startswith("status_")]
+    if not profs or not {"id", "chapter", "changed"} <= set(frame.columns):
+        raise ValueError("profiles_table needs mmtheory.book.profiles_frame() output.")
+    esc = lambda v: html.escape(str(v))  # noqa: E731
+    rows, colours = [], []
+    for r in frame.to_dict("records"):
+        row = {"claim": f'<a href="{esc(r["chapter"])}{link_suffix}">{esc(r["id"])}</a>'
+                        + ("<br><b>changed</b>" if r["changed"] else "")}
+        colour = {"claim": ""}
+        for p in profs:
+            row[f"{p}: status"] = esc(r[f"status_{p}"])
+            row[f"{p}: difference [interval]"] = esc(r[f"difference_{p}"])
+            row[f"{p}: evidence"] = esc(r[f"evidence_{p}"])
+            base = r[f"status_{p}"].split(" (")[0]
+            colour.update({f"{p}: status": f"background-color: {STATUS_COLOURS.get(base, '')}; font-weight: bold",
+                           f"{p}: difference [interval]": "", f"{p}: evidence": ""})
+        rows.append(row)
+        colours.append(colour)
+    view = pd.DataFrame(rows)
+    styles = [{"selector": "", "props": [("table-layout", "fixed"), ("width", "100%"), ("font-size", "78%"),
+                                          ("border-collapse", "collapse")]},
+              {"selector": "td, th", "props": [("overflow-wrap", "anywhere"), ("vertical-align", "top"),
+                                               ("white-space", "normal"), ("padding", "2px 4px")]},
+              {"selector": "th.col0", "props": [("width", "16%")]}]
+    return (view.style.hide(axis="index").set_uuid("scorecard_profiles").set_table_styles(styles)
+            .apply(lambda _: pd.DataFrame(colours, index=view.index, columns=view.columns), axis=None))
+
+
 # Background colour of each status (defined in mmtheory.report, beside the claims panel that uses it too).
 from mmtheory.report import STATUS_COLOURS  # noqa: E402  (defined with the panel that uses it too)
 

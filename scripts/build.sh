@@ -2,7 +2,7 @@
 # Build the whole book: install what is needed, execute the notebooks that changed (in parallel, the
 # scorecard last; see scripts/build_book.py), build the HTML.
 #   bash scripts/build.sh            # quick profile (CPU, minutes): notebooks/ updated in place
-#   bash scripts/build.sh full       # paper-scale profile: executed copies under _runs/full/
+#   bash scripts/build.sh full       # paper-scale profile: executed copies under results/full/notebooks/
 #   bash scripts/build.sh quick --force --jobs 1   # further options go to scripts/build_book.py
 set -euo pipefail
 profile="${1:-quick}"

@@ -2,13 +2,17 @@
 
 Called by ``scripts/build.sh`` (which prepares the environment). Quick profile: each notebook is
 executed and then replaces ``notebooks/<name>.ipynb`` atomically (those outputs are committed and are
-what nbval compares against). Full profile: executed copies go to ``_runs/full/`` with a copy of the
-book sources, and the HTML to ``_runs/full/_build/html``. Claim records go to ``results/<profile>/``.
+what nbval compares against). Full profile (paper scale): each chapter is executed into
+``results/full/notebooks/<name>.ipynb`` (committed too, never collected by nbval: CI re-executes the
+quick profile only). Claim records go to ``results/<profile>/claims``. Either profile ends with the one
+HTML book in ``_build/html``: the quick chapters, then a part "Paper-scale run (full profile)" with every
+chapter whose full execution exists, and the scorecard, which always runs under the quick profile and
+shows both profiles side by side (so a full build also re-executes it when the full records changed).
 
 Only what changed is executed. A chapter's cache key hashes its notebook's inputs (cell types and
 sources, not outputs), its papermill parameters, every file of the ``mmtheory`` package, the pinned
 versions (``constraints.txt``) and the data paths it reads from the environment; the scorecard's key
-also hashes the claim records it tabulates. A chapter whose key equals the one stored in
+also hashes the claim records of both profiles it tabulates. A chapter whose key equals the one stored in
 ``results/<profile>/build_cache.json`` by its last execution, and whose executed notebook exists, is
 not executed again (``--force`` executes everything). The others run in parallel (``--jobs``, default:
 the CPU count; each kernel pins torch to one thread), and the scorecard runs last. Each page's re-run
@@ -36,6 +40,17 @@ CACHE_FILE = "build_cache.json"
 SCORECARD = "99_scorecard"
 #: Environment variables that change what a chapter computes (real-data paths).
 ENV_INPUTS = ("MMTHEORY_IEMOCAP", "MMTHEORY_CREMAD")
+#: The run profiles, in the order the book shows them.
+PROFILES = ("quick", "full")
+#: The sidebar caption of the paper-scale part, and the suffix of its pages' names (beside the quick pages).
+FULL_CAPTION = "Paper-scale run (full profile)"
+FULL_SUFFIX = "-full"
+
+
+def run_dir_for(profile: str, root: Path | None = None) -> Path:
+    """Where the executed notebooks of ``profile`` live: the checkout itself (quick) or ``results/<profile>``."""
+    root = ROOT if root is None else root
+    return root if profile == "quick" else root / "results" / profile
 
 
 def toc_files(toc: Path) -> list[str]:
@@ -113,8 +128,8 @@ def cache_key(chapter: str, notebook: Path, profile: str, package: str, results:
     """The cache key of one chapter (see the module docstring); ``package``: :func:`tree_hash` of the package."""
     parts = {"notebook": notebook_inputs_hash(notebook), "params": params_for(profile), "package": package,
              "env": {k: os.environ.get(k) for k in ENV_INPUTS}}
-    if chapter == SCORECARD:
-        parts["claims"] = tree_hash([results / profile / "claims"], base=results)
+    if chapter == SCORECARD:  # it tabulates the records of every profile, side by side
+        parts["claims"] = {p: tree_hash([results / p / "claims"], base=results) for p in PROFILES}
     return _sha(json.dumps(parts, sort_keys=True).encode())
 
 
@@ -198,6 +213,8 @@ def build_states(notebooks: list[str], profile: str, run_dir: Path, executed: se
         entry = cache.get(chapter, {})
         if chapter in executed:
             state = "executed"
+        elif not (run_dir / f"{nb}.ipynb").exists():
+            state = "missing"  # never executed under this profile: no page (the full part lists what exists)
         elif entry.get("key") == cache_key(chapter, run_dir / f"{nb}.ipynb", profile, package, ROOT / "results"):
             state = "cache"
         else:
@@ -206,18 +223,70 @@ def build_states(notebooks: list[str], profile: str, run_dir: Path, executed: se
     return out
 
 
-def add_rerun_boxes(folder: Path, states: dict[str, dict] | None = None) -> None:
-    """Open every staged notebook with its title, claims panel and folded re-run box (the committed ones stay as they are)."""
+def add_rerun_boxes(paths: list[Path], states: dict[str, dict] | None = None) -> None:
+    """Open every staged notebook with its title, claims panel and folded re-run box (the committed ones stay as they are).
+
+    ``states``: :func:`build_states` of the profile the staged copies were executed under.
+    """
     import nbformat
 
     from mmtheory.book import arrange_opening, load_timings, rerun_box
 
     timings = {k: load_timings(ROOT / "results", k) for k in ("quick", "full", "gpu-full")}
     states = states or {}
-    for path in sorted(folder.glob("*.ipynb")):
+    for path in paths:
         nb = nbformat.read(path, as_version=4)
-        arrange_opening(nb, rerun_box(path.stem, timings, build=states.get(path.stem)))
+        chapter = path.stem.removesuffix(FULL_SUFFIX)
+        arrange_opening(nb, rerun_box(chapter, timings, build=states.get(chapter)))
         nbformat.write(nb, path)
+
+
+def stage_full_pages(src: Path, chapters: list[str], states: dict[str, dict]) -> list[str]:
+    """Stage the full-profile executions that exist beside the quick pages; return their toc entries.
+
+    Each ``results/full/notebooks/<chapter>.ipynb`` becomes ``<src>/notebooks/<chapter>-full.ipynb`` with
+    its title marked "(full profile)" and a line linking the quick page; each quick page gets the
+    reverse link. Chapters never executed under the full profile get no page.
+    """
+    import nbformat
+
+    from mmtheory.book import profile_note
+
+    full_dir = run_dir_for("full") / "notebooks"
+    entries = []
+    for chapter in chapters:
+        executed = full_dir / f"{chapter}.ipynb"
+        if chapter == SCORECARD or not executed.exists():
+            continue
+        page = src / "notebooks" / f"{chapter}{FULL_SUFFIX}.ipynb"
+        shutil.copy2(executed, page)
+        add_rerun_boxes([page], states)
+        nb = nbformat.read(page, as_version=4)
+        title = nb.cells[0]
+        if title.cell_type == "markdown" and title.source.startswith("# "):  # the part is not numbered: say which
+            number = chapter.split("_", 1)[0]
+            label = f"Chapter {int(number)}, full profile: " if number.isdigit() else "Full profile: "
+            title.source = "# " + label + title.source[2:].rstrip()
+        nb.cells.insert(1, nbformat.v4.new_markdown_cell(profile_note(chapter, "full", f"{chapter}.ipynb")))
+        nbformat.write(nb, page)
+        quick = src / "notebooks" / f"{chapter}.ipynb"
+        qnb = nbformat.read(quick, as_version=4)
+        qnb.cells.insert(1, nbformat.v4.new_markdown_cell(profile_note(chapter, "quick", page.name)))
+        nbformat.write(qnb, quick)
+        entries.append(f"notebooks/{chapter}{FULL_SUFFIX}")
+    return entries
+
+
+def staged_toc(toc: dict, full_entries: list[str]) -> dict:
+    """The book's ``_toc.yml`` with the paper-scale part inserted before the last part (the scorecard's)."""
+    import copy
+
+    out = copy.deepcopy(toc)
+    if full_entries:
+        part = {"caption": FULL_CAPTION, "chapters": [{"file": f} for f in full_entries]}
+        parts = out.setdefault("parts", [])
+        parts.insert(max(len(parts) - 1, 0), part)
+    return out
 
 
 def execute_changed(notebooks: list[str], profile: str, run_dir: Path, *, jobs: int, force: bool,
@@ -282,9 +351,9 @@ def execute_changed(notebooks: list[str], profile: str, run_dir: Path, *, jobs: 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--profile", choices=["quick", "full"], default="quick")
+    parser.add_argument("--profile", choices=list(PROFILES), default="quick")
     parser.add_argument("--skip-execute", action="store_true", help="build the HTML from the notebooks as they are")
-    parser.add_argument("--out", default=None, help="folder for _build/ (default: the repository, or _runs/<profile>)")
+    parser.add_argument("--out", default=None, help="folder for _build/ (default: the repository)")
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
                         help="chapters executed at once (default: the CPU count)")
     parser.add_argument("--force", action="store_true", help="execute every chapter, even unchanged ones")
@@ -296,31 +365,38 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["MMTHEORY_PROGRESS"] = "0"  # still read by mmtheory.data.cremad's own bar
     files = toc_files(ROOT / "_toc.yml")
     notebooks = [f for f in files if f.startswith("notebooks/")]
-    # Executed notebooks: in place for quick (committed), under _runs/<profile>/ otherwise.
-    run_dir = ROOT if args.profile == "quick" else ROOT / "_runs" / args.profile
-    out_dir = ROOT if args.profile == "quick" else run_dir  # the HTML lands in <out_dir>/_build/html
-    if args.out:
-        out_dir = Path(args.out).resolve()
+    chapters = [Path(nb).name for nb in notebooks]
+    out_dir = Path(args.out).resolve() if args.out else ROOT  # the HTML lands in <out_dir>/_build/html
     total = time.time()
-    executed: set[str] = set()
+    executed: dict[str, set[str]] = {p: set() for p in PROFILES}
     if not args.skip_execute:
-        failed = execute_changed(notebooks, args.profile, run_dir, jobs=args.jobs, force=args.force, executed=executed)
-        if failed:
-            print(f"error: {len(failed)} chapter(s) failed: {', '.join(failed)}; see the messages above "
-                  "(fix the notebook or the package and run the build again: finished chapters are cached).",
-                  file=sys.stderr)
-            return 1
-    states = build_states(notebooks, args.profile, run_dir, executed)
+        # Chapters under the chosen profile; the scorecard always under the quick one (it shows both profiles).
+        stages = [(args.profile, [nb for nb in notebooks if Path(nb).name != SCORECARD])]
+        stages.append(("quick", [nb for nb in notebooks if Path(nb).name == SCORECARD]
+                       if args.profile != "quick" else []))
+        if args.profile == "quick":
+            stages = [("quick", notebooks)]
+        for profile, todo in stages:
+            failed = execute_changed(todo, profile, run_dir_for(profile), jobs=args.jobs, force=args.force,
+                                     executed=executed[profile])
+            if failed:
+                print(f"error: {len(failed)} chapter(s) failed: {', '.join(failed)}; see the messages above "
+                      "(fix the notebook or the package and run the build again: finished chapters are cached).",
+                      file=sys.stderr)
+                return 1
+    states = {p: build_states(notebooks, p, run_dir_for(p), executed[p]) for p in PROFILES}
     print("[book] building the HTML with Jupyter Book ...", flush=True)
     # Build from a clean copy of the book's sources only, so stray files in the checkout never reach the book.
     src = out_dir / "_build" / "source"
     shutil.rmtree(src, ignore_errors=True)
     src.mkdir(parents=True)
-    for name in ("_config.yml", "_toc.yml"):
-        shutil.copy2(ROOT / name, src / name)
+    shutil.copy2(ROOT / "_config.yml", src / "_config.yml")
     shutil.copytree(ROOT / "book", src / "book")
-    shutil.copytree(run_dir / "notebooks", src / "notebooks", ignore=shutil.ignore_patterns(".*"))
-    add_rerun_boxes(src / "notebooks", states)
+    shutil.copytree(ROOT / "notebooks", src / "notebooks", ignore=shutil.ignore_patterns(".*"))
+    add_rerun_boxes(sorted((src / "notebooks").glob("*.ipynb")), states["quick"])
+    full_entries = stage_full_pages(src, chapters, states["full"])
+    toc = staged_toc(yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8")), full_entries)
+    (src / "_toc.yml").write_text(yaml.safe_dump(toc, sort_keys=False), encoding="utf-8")
     cmd = [str(Path(sys.executable).parent / "jupyter-book"), "build", str(src), "--path-output", str(out_dir),
            "--builder", "html", "-W", "--keep-going"]
     result = subprocess.run(cmd, cwd=ROOT)
@@ -328,7 +404,7 @@ def main(argv: list[str] | None = None) -> int:
         print("error: jupyter-book build failed (warnings are errors); see the messages above.", file=sys.stderr)
         return result.returncode
     index = out_dir / "_build" / "html" / "index.html"
-    print(f"[book] built in {time.time() - total:.0f} s. Open: {index}")
+    print(f"[book] built in {time.time() - total:.0f} s ({len(full_entries)} full-profile pages). Open: {index}")
     return 0
 
 

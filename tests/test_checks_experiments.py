@@ -259,3 +259,18 @@ def test_table_checks_not_holds_on_broken_worlds(world):
         res = modality_sweep(views, ce.shuffled_labels(labels), sets, [1.0], [0, 1, 2], refit_epochs=10, **kw)
         res["set"] = res["set"].map(letters)
         assert ce.check_table3(res).status != "holds"
+
+
+def test_table3_undecided_part_shows_the_undecided_signs_interval():
+    """An inconclusive pair shows the interval its mean belongs to (the undecided sign's), so the panel's
+    estimate lies inside the interval printed beside it (it showed the accuracy interval with the eta mean)."""
+    from mmtheory.report import deciding_difference
+
+    eta = {k: [100 - a - 5 for a in v] for k, v in GROWING.items()}
+    eta_noisy = dict(eta, TA=[eta["T"][0] - 6, eta["T"][1] + 6, eta["T"][2]])
+    v = ce.check_table3(_sweep(GROWING, eta_noisy))
+    part = v.details["parts"]["TA/T"]
+    lo, hi = part["interval"]
+    assert part["status"] == "inconclusive" and lo <= part["details"]["mean"] <= hi and lo < 0 < hi
+    d = deciding_difference(part)
+    assert d["lo"] <= d["estimate"] <= d["hi"]

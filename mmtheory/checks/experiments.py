@@ -177,8 +177,9 @@ def check_table3(results: pd.DataFrame, pairs: Sequence[tuple[str, str]] = PAIRS
             # the undecided sign's effect and spread, so seed rounds can say how many seeds it would need
             u = a if a.status == "inconclusive" else q
             ps.update(mean=u.details.get("mean"), sd=u.details.get("sd"), threshold=0.0)
-            parts[key] = Verdict("inconclusive", ours="", margin=0.0, units="points", interval=a.interval,
-                                 interval_method=a.interval_method, details=ps,
+            # the interval shown is the undecided sign's, the one its mean belongs to
+            parts[key] = Verdict("inconclusive", ours="", margin=0.0, units="points", interval=u.interval,
+                                 interval_method=u.interval_method, details=ps,
                                  reason=f"{key}: a sign is undecided ({a.reason}; {q.reason})")
         shown.append(f"{key} {(acc[m] - acc[n]).mean():+.2f}, {(eta[n] - eta[m]).mean():+.2f}")
     return all_of(parts, ours="; ".join(shown) + f" (accuracy difference, quality gap; {len(seeds)} seeds)", level=level)
