@@ -162,6 +162,14 @@ def test_batched_trials_equal_the_per_trial_loop_on_the_same_samples():
             want = _loop_trial(world, latent[i], eps[i], sigma[i], a, b)
             for k, v in want.items():
                 assert got[k][i] == pytest.approx(v, rel=1e-9, abs=1e-10), (k, i)
+    # the signs given as their bytes (theorem_trials' path) give the same sides as the unpacked signs
+    from mmtheory.theory.rademacher import sign_bytes
+
+    raw = sign_bytes(np.random.default_rng(5), (t_, 40, m))
+    packed = trial_sides(world, latent, eps, raw)
+    unpacked = trial_sides(world, latent, eps, np.unpackbits(raw, axis=-1, count=m) * 2.0 - 1)
+    for k in unpacked:
+        np.testing.assert_allclose(packed[k], unpacked[k], rtol=1e-12, atol=1e-13, err_msg=k)
     # with every sign vector as the draws, the complexity is the exact one
     import itertools
 
