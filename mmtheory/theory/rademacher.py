@@ -138,8 +138,9 @@ def signs_from_rng(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarr
 #: (256, 8) float64: row v holds the signs of byte v's bits, most significant first (``np.unpackbits``'s order).
 _BYTE_SIGNS = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1).astype(np.float64) * 2 - 1
 
-#: Signs expanded per block of :func:`signed_sums` (about 2 MiB of float64: the block stays in cache).
-SIGN_BLOCK = 1 << 18
+#: Signs expanded per block of :func:`signed_sums` (8 MiB of float64: enough rows for an efficient product,
+#: a fraction of the memory of all signs at once).
+SIGN_BLOCK = 1 << 20
 
 
 def signed_sums(raw: np.ndarray, x: np.ndarray) -> np.ndarray:
