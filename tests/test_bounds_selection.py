@@ -249,3 +249,18 @@ def test_selection_trials_batched_equals_the_loop(shuffle):
             assert (batched[c] == loop[c]).all(), c
     with pytest.raises(ValueError, match="compute"):
         selection_trials(compute="gpu", **kw)
+
+
+def test_selection_trials_in_chunks_equal_the_loop(monkeypatch):
+    """Trials split over several chunks (and worlds sharing each chunk's signs) keep the loop's rows and order."""
+    from mmtheory.experiments import theorems
+    from mmtheory.experiments.selection import selection_trials
+
+    kw = dict(m_values=[60, 13], w_values=[1.0, 0.0, 0.5], n_trials=5, n_draws=20, seed=1, world_seed=2)
+    loop = selection_trials(compute="loop", **kw)
+    monkeypatch.setattr(theorems, "MAX_SIGNS", 20 * 60 * 3 * 2)  # 2 trials per chunk at m = 60
+    chunked = selection_trials(**kw)
+    assert chunked[["w", "m", "trial"]].equals(loop[["w", "m", "trial"]])
+    for c in ["r_larger", "r_smaller", "gain", "complexity_diff"]:
+        np.testing.assert_allclose(chunked[c], loop[c], rtol=1e-9, atol=1e-11, err_msg=c)
+    assert (chunked["val_larger"] == loop["val_larger"]).all()

@@ -85,11 +85,12 @@ def selection_trials(
     shuffle_labels : bool
         The broken world: labels permuted within each training sample (no set is truly informative).
     compute : {"batched", "loop"}
-        ``batched`` (default): the trials of one (w, m) are one computation (their samples, signs and
-        split permutations drawn from each trial's own stream, then all ERMs, population risks,
-        complexities and held-out risks batched, in chunks of at most
-        :data:`mmtheory.experiments.theorems.MAX_SIGNS` signs). ``loop``: the per-trial reference;
-        both give the same numbers within float tolerance (tested).
+        ``batched`` (default): the trials of one m are one computation for every w (their samples, signs
+        and split permutations drawn from each trial's own stream; a trial's signs, the same for every w,
+        drawn once and multiplied with all worlds' samples in one product; then all ERMs, population
+        risks, complexities and held-out risks batched, in chunks of at most
+        :data:`mmtheory.experiments.theorems.MAX_SIGNS` sign-by-world products). ``loop``: the per-trial
+        reference; both give the same numbers within float tolerance (tested).
 
     Returns
     -------
