@@ -162,6 +162,14 @@ def test_batched_trials_equal_the_per_trial_loop_on_the_same_samples():
             want = _loop_trial(world, latent[i], eps[i], sigma[i], a, b)
             for k, v in want.items():
                 assert got[k][i] == pytest.approx(v, rel=1e-9, abs=1e-10), (k, i)
+    # the signs given as their bytes (theorem_trials' path) give the same sides as the unpacked signs
+    from mmtheory.theory.rademacher import sign_bytes
+
+    raw = sign_bytes(np.random.default_rng(5), (t_, 40, m))
+    packed = trial_sides(world, latent, eps, raw)
+    unpacked = trial_sides(world, latent, eps, np.unpackbits(raw, axis=-1, count=m) * 2.0 - 1)
+    for k in unpacked:
+        np.testing.assert_allclose(packed[k], unpacked[k], rtol=1e-12, atol=1e-13, err_msg=k)
     # with every sign vector as the draws, the complexity is the exact one
     import itertools
 
@@ -241,3 +249,18 @@ def test_selection_trials_batched_equals_the_loop(shuffle):
             assert (batched[c] == loop[c]).all(), c
     with pytest.raises(ValueError, match="compute"):
         selection_trials(compute="gpu", **kw)
+
+
+def test_selection_trials_in_chunks_equal_the_loop(monkeypatch):
+    """Trials split over several chunks (and worlds sharing each chunk's signs) keep the loop's rows and order."""
+    from mmtheory.experiments import theorems
+    from mmtheory.experiments.selection import selection_trials
+
+    kw = dict(m_values=[60, 13], w_values=[1.0, 0.0, 0.5], n_trials=5, n_draws=20, seed=1, world_seed=2)
+    loop = selection_trials(compute="loop", **kw)
+    monkeypatch.setattr(theorems, "MAX_SIGNS", 20 * 60 * 3 * 2)  # 2 trials per chunk at m = 60
+    chunked = selection_trials(**kw)
+    assert chunked[["w", "m", "trial"]].equals(loop[["w", "m", "trial"]])
+    for c in ["r_larger", "r_smaller", "gain", "complexity_diff"]:
+        np.testing.assert_allclose(chunked[c], loop[c], rtol=1e-9, atol=1e-11, err_msg=c)
+    assert (chunked["val_larger"] == loop["val_larger"]).all()

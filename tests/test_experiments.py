@@ -106,3 +106,30 @@ def test_proposition1_gram_path_equals_the_sample_path():
     assert ((new["gamma"] > new["tol"]) == (ref["gamma"] > ref["tol"])).all()
     with pytest.raises(ValueError, match="compute"):
         proposition1_check(2, compute="fast")
+
+
+@pytest.mark.parametrize("compute", ["gram", "samples"])
+def test_proposition1_batched_equals_the_per_value_loop(compute):
+    """One draw and one factorisation per instance and m for all noise levels gives the loop's values."""
+    kw = dict(n_instances=10, sample_factors=[0.5, 1.0, 2.0, 7.0, math.inf], noise_levels=[0.0, 0.3, 1.0],
+              max_modalities=4, max_dim=5, seed=2, compute=compute)
+    ref, new = proposition1_check(loop=True, **kw), proposition1_check(**kw)
+    assert list(new.columns) == list(ref.columns) and new.dtypes.equals(ref.dtypes)
+    same = ["instance", "K", "d", "p", "noise", "bottleneck", "m_factor", "m"]
+    assert new[same].equals(ref[same])
+    for c in ["eta_M", "eta_N", "gamma", "tol"]:  # rounding only: far inside the check's tolerance tol
+        assert ((new[c] - ref[c]).abs() <= 1e-9 * ref[c].abs() + 1e-3 * ref["tol"]).all(), c
+    assert ((new["gamma"] > new["tol"]) == (ref["gamma"] > ref["tol"])).all()
+
+
+def test_sample_draws_are_the_draws_behind_sample():
+    from mmtheory.data.synthetic import random_linear_model
+
+    quiet = random_linear_model([2, 3], n_outputs=2, noise=0.0, seed=4)
+    noisy = random_linear_model([2, 3], n_outputs=2, noise=0.7, seed=4)
+    latent, eps = quiet.sample_draws(9, 5)
+    for model, level in [(quiet, 0.0), (noisy, 0.7)]:
+        data = model.sample(9, 5)
+        np.testing.assert_array_equal(data.latent, latent)
+        np.testing.assert_allclose(data.y, latent @ model.target_map.T + level * eps, rtol=1e-14, atol=1e-14)
+    assert quiet.sample_draws(9, 5, label_noise=False)[1] is None

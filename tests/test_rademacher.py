@@ -138,3 +138,19 @@ def test_signs_from_rng_are_fair_independent_signs():
     assert np.abs(c[~np.eye(13, dtype=bool)]).max() < 5 / np.sqrt(400)  # no bit pattern shared by columns
     np.testing.assert_array_equal(rademacher_signs(5, 9, seed=3), rademacher_signs(5, 9, seed=3))
     assert not np.array_equal(rademacher_signs(5, 9, seed=3), rademacher_signs(5, 9, seed=4))
+
+
+@pytest.mark.parametrize("m", [5, 16, 37])
+def test_signed_sums_equal_the_product_with_the_unpacked_signs(monkeypatch, m):
+    from mmtheory.theory import rademacher as rad
+
+    raw = rad.sign_bytes(np.random.default_rng(2), (3, 50, m))
+    x = np.random.default_rng(3).standard_normal((3, m, 4))
+    signs = rad.signs_from_rng(np.random.default_rng(2), (3, 50, m))
+    np.testing.assert_array_equal(np.unpackbits(raw, axis=-1, count=m) * 2.0 - 1, signs)  # the same bytes, the same signs
+    monkeypatch.setattr(rad, "SIGN_BLOCK", 8 * ((m + 7) // 8) * 7)  # blocks of 7 draws: a ragged last block
+    np.testing.assert_allclose(rad.signed_sums(raw, x), signs @ x, rtol=1e-12, atol=1e-12)
+    with pytest.raises(ValueError, match="raw must be uint8"):
+        rad.signed_sums(raw.astype(np.int16), x)
+    with pytest.raises(ValueError, match="raw must be uint8"):
+        rad.signed_sums(raw, x[:, :-8])

@@ -156,16 +156,26 @@ class LatentLinearModel:
         SyntheticData
             ``views[m]`` has shape (n, d_m); ``y`` (n, p); ``latent`` (n, d_latent).
         """
+        latent, eps = self.sample_draws(n, seed, label_noise=self.noise > 0)
+        views = {m: latent @ v.T for m, v in self.view_maps.items()}
+        y = latent @ self.target_map.T
+        if eps is not None:
+            y = y + self.noise * eps
+        return SyntheticData(views, y, latent, self)
+
+    def sample_draws(self, n: int, seed: int | np.random.Generator = 0, *, label_noise: bool = True):
+        """The unit-variance draws behind :meth:`sample`: ``latent`` (n, d_latent) and ``eps`` (n, p) or None.
+
+        ``sample(n, seed)`` is ``latent`` through the maps plus ``noise * eps``; models that differ only in
+        ``noise`` draw the same ``latent`` and ``eps`` from the same seed, so one draw serves all of them.
+        ``label_noise=False`` skips ``eps`` (what :meth:`sample` does for a noise-free model).
+        """
         n = check_positive_int("n", n)
         rng = _sample_rng(seed)
         draw = rng.standard_normal if self.distribution == "gaussian" else (
             lambda shape: rng.uniform(-np.sqrt(3.0), np.sqrt(3.0), size=shape))  # unit variance, bounded
         latent = draw((n, self.target_map.shape[1]))
-        views = {m: latent @ v.T for m, v in self.view_maps.items()}
-        y = latent @ self.target_map.T
-        if self.noise > 0:
-            y = y + self.noise * draw(y.shape)
-        return SyntheticData(views, y, latent, self)
+        return latent, (draw((n, self.n_outputs)) if label_noise else None)
 
 
 def _sample_rng(seed) -> np.random.Generator:

@@ -85,11 +85,12 @@ def selection_trials(
     shuffle_labels : bool
         The broken world: labels permuted within each training sample (no set is truly informative).
     compute : {"batched", "loop"}
-        ``batched`` (default): the trials of one (w, m) are one computation (their samples, signs and
-        split permutations drawn from each trial's own stream, then all ERMs, population risks,
-        complexities and held-out risks batched, in chunks of at most
-        :data:`mmtheory.experiments.theorems.MAX_SIGNS` signs). ``loop``: the per-trial reference;
-        both give the same numbers within float tolerance (tested).
+        ``batched`` (default): the trials of one m are one computation for every w (their samples, signs
+        and split permutations drawn from each trial's own stream; a trial's signs, the same for every w,
+        drawn once and multiplied with all worlds' samples in one product; then all ERMs, population
+        risks, complexities and held-out risks batched, in chunks of at most
+        :data:`mmtheory.experiments.theorems.MAX_SIGNS` sign-by-world products). ``loop``: the per-trial
+        reference; both give the same numbers within float tolerance (tested).
 
     Returns
     -------
@@ -147,25 +148,31 @@ def selection_trials(
 
 def _selection_trials_batched(m_values, w_values, n_trials, *, kappa, a, b, n_draws, val_fraction, world_seed, seed,
                               shuffle_labels) -> pd.DataFrame:
-    """:func:`selection_trials` with the trials of each (w, m) batched (same streams as the loop)."""
+    """:func:`selection_trials` with the trials of each m batched over trials and worlds (same streams as the loop).
+
+    A trial's signs come from its own stream whatever ``w`` (``rademacher_signs(seed=trial)``), so they are
+    drawn once per (m, trial) and one product :func:`~mmtheory.theory.rademacher.signed_sums` serves every
+    world's sample side by side (the worlds' columns stacked), expanded from bytes in cache-sized blocks.
+    """
     from mmtheory.experiments.theorems import MAX_SIGNS, _columns, loss_constants
     from mmtheory.theory.bounds import ball_lstsq_batched
-    from mmtheory.theory.rademacher import rademacher_signs
+    from mmtheory.theory.rademacher import sign_bytes, signed_sums
 
     big, small = ("m1", "m2"), ("m1",)
-    frames = []
-    for w in w_values:
-        world = two_modality_world(kappa=kappa, w=w, seed=world_seed)
-        lip, _ = loss_constants(world, encoder_radius=a, head_radius=b)
-        cols = {s: _columns(world, s) for s in (big, small)}
-        moms = {s: world.moments(s) for s in (big, small)}
-        for m in m_values:
-            m = int(m)
-            n_val = max(1, int(round(val_fraction * m)))
-            chunk = max(1, MAX_SIGNS // (n_draws * m))
-            for start in range(0, n_trials, chunk):
-                trials = range(start, min(n_trials, start + chunk))
-                xs, ys, orders = [], [], []
+    worlds = [two_modality_world(kappa=kappa, w=w, seed=world_seed) for w in w_values]
+    lips = [loss_constants(world, encoder_radius=a, head_radius=b)[0] for world in worlds]
+    cols = {s: _columns(worlds[0], s) for s in (big, small)}  # every world has the same modalities and widths
+    d = sum(v.shape[0] for v in worlds[0].view_maps.values())
+    frames: dict[tuple[int, int], list[pd.DataFrame]] = {}
+    for i, m in enumerate(m_values):
+        m = int(m)
+        n_val = max(1, int(round(val_fraction * m)))
+        chunk = max(1, MAX_SIGNS // (n_draws * m * len(worlds)))
+        for start in range(0, n_trials, chunk):
+            trials = range(start, min(n_trials, start + chunk))
+            raw = np.stack([sign_bytes(numpy_rng(trial, "rademacher-signs"), (n_draws, m)) for trial in trials])
+            xs, ys, orders = [], [], []
+            for w, world in zip(w_values, worlds):
                 for trial in trials:  # each trial's own stream, drawn in the loop's order
                     rng = numpy_rng(seed, "selection-trials", world_seed, m, trial, int(round(1000 * w)))
                     data = world.sample(m, seed=rng)
@@ -175,9 +182,13 @@ def _selection_trials_batched(m_values, w_values, n_trials, *, kappa, a, b, n_dr
                     orders.append(rng.permutation(m))
                     xs.append(np.concatenate(list(data.views.values()), axis=1))
                     ys.append(y)
-                x, y, order = np.stack(xs), np.stack(ys), np.stack(orders)  # (T, m, d), (T, m), (T, m)
-                sigma = np.stack([rademacher_signs(n_draws, m, seed=trial) for trial in trials])
-                s_all = sigma @ x  # (T, draws, d): the signs of trial t serve both sets, as in the loop
+            n_w, n_t = len(worlds), len(trials)
+            x_all = np.stack(xs).reshape(n_w, n_t, m, d)  # (W, T, m, d)
+            y_all, order_all = np.stack(ys).reshape(n_w, n_t, m), np.stack(orders).reshape(n_w, n_t, m)
+            # one signed sum per trial for all worlds: (T, draws, W * d), the signs of trial t serve both sets
+            s_all = signed_sums(raw, x_all.transpose(1, 2, 0, 3).reshape(n_t, m, n_w * d)).reshape(n_t, n_draws, n_w, d)
+            for k, (w, world) in enumerate(zip(w_values, worlds)):
+                x, y, order = x_all[k], y_all[k], order_all[k]
                 tr, va = order[:, n_val:], order[:, :n_val]
                 x_tr, y_tr = np.take_along_axis(x, tr[:, :, None], 1), np.take_along_axis(y, tr, 1)
                 x_va, y_va = np.take_along_axis(x, va[:, :, None], 1), np.take_along_axis(y, va, 1)
@@ -188,21 +199,22 @@ def _selection_trials_batched(m_values, w_values, n_trials, *, kappa, a, b, n_dr
                     w_s, emp = ball_lstsq_batched(xs_.transpose(0, 2, 1) @ xs_ / m,
                                                   (xs_.transpose(0, 2, 1) @ y[:, :, None])[:, :, 0] / m,
                                                   (y * y).mean(1), a * b)
-                    mom = moms[s]
+                    mom = world.moments(s)
                     out[("risk", s)] = (float(mom.cov_yy[0, 0]) - 2 * w_s @ mom.cov_xy[:, 0]
                                         + np.einsum("ti,ij,tj->t", w_s, mom.cov_xx, w_s))
                     out[("emp", s)] = emp
-                    out[("rad", s)] = a * b / m * np.sqrt((s_all[:, :, c] ** 2).sum(-1)).mean(1)
+                    out[("rad", s)] = a * b / m * np.sqrt((s_all[:, :, k, c] ** 2).sum(-1)).mean(1)
                     n_tr = xt_.shape[1]
                     w_t, _ = ball_lstsq_batched(xt_.transpose(0, 2, 1) @ xt_ / n_tr,
                                                 (xt_.transpose(0, 2, 1) @ y_tr[:, :, None])[:, :, 0] / n_tr,
                                                 (y_tr * y_tr).mean(1), a * b)
                     out[("val", s)] = (((xv_ @ w_t[:, :, None])[:, :, 0] - y_va) ** 2).mean(1)
-                frames.append(pd.DataFrame(dict(
+                frames.setdefault((k, i), []).append(pd.DataFrame(dict(
                     w=float(w), m=m, trial=np.array(trials), r_larger=out[("risk", big)], r_smaller=out[("risk", small)],
                     gain=out[("emp", small)] - out[("emp", big)], complexity_diff=out[("rad", big)] - out[("rad", small)],
-                    lipschitz=lip, val_larger=out[("val", big)] <= out[("val", small)])))
-    return pd.concat(frames, ignore_index=True)
+                    lipschitz=lips[k], val_larger=out[("val", big)] <= out[("val", small)])))
+    ordered = [f for k in range(len(worlds)) for i in range(len(m_values)) for f in frames[(k, i)]]  # rows by (w, m, trial)
+    return pd.concat(ordered, ignore_index=True)
 
 
 def rule_regrets(trials: pd.DataFrame, scales: dict[str, float | str]) -> pd.DataFrame:

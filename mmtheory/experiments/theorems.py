@@ -143,8 +143,10 @@ def trial_sides(
         The training sets' latents; views are ``latent @ V_k.T``, targets ``latent @ t + noise * eps``.
     eps : ndarray (T, m)
         Unit-variance label noise.
-    sigma : ndarray (T, n_draws, m)
-        Rademacher signs of each training set (shared by ``rad_M`` and ``rad_all``, as common random numbers).
+    sigma : ndarray (T, n_draws, m), or uint8 (T, n_draws, ceil(m / 8))
+        Rademacher signs of each training set (shared by ``rad_M`` and ``rad_all``, as common random numbers),
+        or the bytes they come from (:func:`~mmtheory.theory.rademacher.sign_bytes`: then expanded block by
+        block in cache, :func:`~mmtheory.theory.rademacher.signed_sums`; the same signs, far less memory traffic).
 
     Returns
     -------
@@ -156,10 +158,15 @@ def trial_sides(
     """
     if model.n_outputs != 1:
         raise ValueError(f"trial_sides needs a scalar target; the model has {model.n_outputs} outputs.")
-    latent, eps, sigma = (np.asarray(v, dtype=np.float64) for v in (latent, eps, sigma))
-    if latent.ndim != 3 or eps.shape != latent.shape[:2] or sigma.ndim != 3 or sigma.shape[::2] != latent.shape[:2]:
-        raise ValueError(f"latent must be (T, m, D), eps (T, m) and sigma (T, n_draws, m); got {latent.shape}, "
-                         f"{eps.shape} and {sigma.shape}.")
+    from mmtheory.theory.rademacher import signed_sums
+
+    latent, eps = (np.asarray(v, dtype=np.float64) for v in (latent, eps))
+    packed = isinstance(sigma, np.ndarray) and sigma.dtype == np.uint8
+    sigma = sigma if packed else np.asarray(sigma, dtype=np.float64)
+    m_signs = (latent.shape[1] + 7) // 8 if packed else latent.shape[1]
+    if latent.ndim != 3 or eps.shape != latent.shape[:2] or sigma.ndim != 3 or sigma.shape[::2] != (latent.shape[0], m_signs):
+        raise ValueError(f"latent must be (T, m, D), eps (T, m) and sigma (T, n_draws, m) (or its uint8 bytes, "
+                         f"(T, n_draws, ceil(m / 8))); got {latent.shape}, {eps.shape} and {sigma.shape}.")
     a, b = float(encoder_radius), float(head_radius)
     t_, m, _ = latent.shape
     v_all = np.concatenate(list(model.view_maps.values()), axis=0)
@@ -179,7 +186,7 @@ def trial_sides(
         if tag == "M":
             out["centered_loss_M"] = emp - model.noise**2 * (eps * eps).mean(1)
     out["gamma_S"] = out["eta_M"] - out["eta_N"]
-    s = sigma @ x  # (T, n_draws, d_all): one product serves both complexities
+    s = signed_sums(sigma, x) if packed else sigma @ x  # (T, n_draws, d_all): one product serves both complexities
     sq = s * s
     scale = a * b / m  # equal encoder bounds: sup = (b / m) sqrt(sum_k a^2 ||sigma x_k||^2)
     out["rad_M"] = scale * np.sqrt(sq[:, :, _columns(model, larger)].sum(-1)).mean(1)
@@ -215,7 +222,7 @@ def theorem_trials(
         Add the bounds with :func:`add_bounds`, which uses the average complexity over trials as R_m.
     """
     from mmtheory.seeding import numpy_rng
-    from mmtheory.theory.rademacher import signs_from_rng
+    from mmtheory.theory.rademacher import sign_bytes
 
     if isinstance(n_trials, bool) or not isinstance(n_trials, (int, np.integer)) or n_trials < 1:
         raise ValueError(f"n_trials must be an integer >= 1, got {n_trials}.")
@@ -235,7 +242,7 @@ def theorem_trials(
             c = min(chunk, n_trials - start)
             latent = _draw(model, data_rng, (c, m, d_latent))
             eps = _draw(model, data_rng, (c, m))
-            sigma = signs_from_rng(sign_rng, (c, n_draws, m))
+            sigma = sign_bytes(sign_rng, (c, n_draws, m))  # the signs as bytes, expanded in cache by trial_sides
             parts.append(trial_sides(model, latent, eps, sigma, larger=larger, smaller=smaller, encoder_radius=a,
                                      head_radius=b))
         cols = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}

@@ -119,11 +119,67 @@ def rademacher_signs(n_draws: int, m: int, *, seed: int = 0, like=None, generato
     return signs_from_rng(numpy_rng(seed, "rademacher-signs"), (n_draws, m))
 
 
+def sign_bytes(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """The random bytes behind ``shape``'s signs: uint8 array ``(*lead, ceil(m / 8))``, eight signs per byte.
+
+    :func:`signs_from_rng` expands them all at once, :func:`signed_sums` block by block; both read the same
+    bytes from ``rng``, so they give the same signs.
+    """
+    *lead, m = shape
+    return rng.integers(0, 256, size=(*lead, (m + 7) // 8), dtype=np.uint8)
+
+
 def signs_from_rng(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
     """Independent uniform float64 signs of ``shape`` from ``rng``: eight per random byte (``np.unpackbits``)."""
-    *lead, m = shape
-    raw = rng.integers(0, 256, size=(*lead, (m + 7) // 8), dtype=np.uint8)
-    return np.unpackbits(raw, axis=-1, count=m).astype(np.float64) * 2 - 1
+    m = shape[-1]
+    return np.unpackbits(sign_bytes(rng, shape), axis=-1, count=m).astype(np.float64) * 2 - 1
+
+
+#: (256, 8) float64: row v holds the signs of byte v's bits, most significant first (``np.unpackbits``'s order).
+_BYTE_SIGNS = np.unpackbits(np.arange(256, dtype=np.uint8)[:, None], axis=1).astype(np.float64) * 2 - 1
+
+#: Signs expanded per block of :func:`signed_sums` (8 MiB of float64: enough rows for an efficient product,
+#: a fraction of the memory of all signs at once).
+SIGN_BLOCK = 1 << 20
+
+
+def signed_sums(raw: np.ndarray, x: np.ndarray) -> np.ndarray:
+    r"""``sigma @ x`` for the signs ``sigma`` held as bytes, without materialising all of them.
+
+    Each block of at most :data:`SIGN_BLOCK` signs is expanded by one table lookup into a reused buffer
+    and multiplied at once, while it is in cache; the result equals ``signs @ x`` with the signs of
+    :func:`signs_from_rng` on the same bytes (the same products, up to BLAS summation order).
+
+    Parameters
+    ----------
+    raw : ndarray of uint8, (T, n_draws, ceil(m / 8))
+        Bytes from :func:`sign_bytes` for ``T`` independent samples.
+    x : ndarray (T, m, d)
+        The samples (their signs' columns; several variables side by side share one product).
+
+    Returns
+    -------
+    ndarray (T, n_draws, d)
+        :math:`\sum_i \sigma_{t j i} x_{t i}` for every sample ``t`` and draw ``j``.
+    """
+    raw = np.asarray(raw)
+    x = np.asarray(x, dtype=np.float64)
+    if raw.dtype != np.uint8 or raw.ndim != 3 or x.ndim != 3 or raw.shape[0] != x.shape[0] \
+            or raw.shape[2] != (x.shape[1] + 7) // 8:
+        raise ValueError(f"raw must be uint8 (T, n_draws, ceil(m / 8)) and x (T, m, d); got {raw.dtype} {raw.shape} "
+                         f"and {x.shape}.")
+    t_, n_draws, n_bytes = raw.shape
+    m, d = x.shape[1:]
+    out = np.empty((t_, n_draws, d))
+    rows = max(1, SIGN_BLOCK // (8 * n_bytes))  # draws per block
+    buf = np.empty((min(rows, n_draws), n_bytes, 8))
+    for t in range(t_):
+        for start in range(0, n_draws, rows):
+            block = raw[t, start:start + rows]
+            b = buf[: len(block)]
+            np.take(_BYTE_SIGNS, block, axis=0, out=b)
+            np.matmul(b.reshape(len(block), 8 * n_bytes)[:, :m], x[t], out=out[t, start:start + len(block)])
+    return out
 
 
 def _torch_sups(x, n_draws: int, seed: int, norm: str = "l2", chunk: int | None = None):
