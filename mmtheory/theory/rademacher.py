@@ -240,13 +240,43 @@ def late_fusion_rademacher(
             raise ValueError("all views must be on one device and of one dtype; move them with .to(...).")
         x = torch.cat([a * xk for a, xk in zip(radii, blocks)], dim=1)
         return _summarize(_torch_sups(x, n_draws, seed) * (float(head_radius) / m))
-    sigma = rademacher_signs(n_draws, m, seed=seed, like=blocks[0])
-    total = 0.0
-    for a, xk in zip(radii, blocks):
-        s = sigma @ xk
-        total = total + a * a * (s * s).sum(-1)
-    xp, _ = _backend(total)
-    return _summarize(head_radius * xp.sqrt(total) / m)
+    return late_fusion_from_terms(late_fusion_terms(blocks, n_draws=n_draws, seed=seed), radii, head_radius, m, n_draws)
+
+
+def late_fusion_terms(blocks: Sequence[np.ndarray | None], *, n_draws: int, seed: int) -> list[np.ndarray | None]:
+    r"""Per modality block, :math:`\lVert\sum_i\sigma_i x_i^{(k)}\rVert^2` for each of ``n_draws`` sign draws (numpy).
+
+    One sign matrix (stream ``"rademacher-signs"`` of ``seed``) for all blocks; a block given as ``None``
+    (a view known to be all zeros) is not multiplied and gets ``None`` (its term is zero).
+
+    Parameters
+    ----------
+    blocks : sequence of arrays (m, d_k) or None
+        At least one array.
+
+    Returns
+    -------
+    list of arrays (n_draws,) or None
+    """
+    present = [b for b in blocks if b is not None]
+    if not present:
+        raise ValueError("late_fusion_terms needs at least one block that is not None.")
+    sigma = rademacher_signs(n_draws, present[0].shape[0], seed=seed, like=present[0])
+    return [None if xk is None else ((sigma @ xk) ** 2).sum(-1) for xk in blocks]
+
+
+def late_fusion_from_terms(terms: Sequence[np.ndarray | None], radii: Sequence[float], head_radius: float,
+                           m: int, n_draws: int) -> Estimate:
+    r""":func:`late_fusion_rademacher` from :func:`late_fusion_terms`: :math:`\frac bm(\sum_k a_k^2\,\text{term}_k)^{1/2}`.
+
+    ``None`` terms (all-zero views) add nothing; the sum runs in the blocks' order, so the result is the
+    one :func:`late_fusion_rademacher` gives for the same views and signs, to the last bit (tested).
+    """
+    total = np.zeros(n_draws)
+    for a, term in zip(radii, terms):
+        if term is not None:
+            total = total + a * a * term
+    return _summarize(head_radius * np.sqrt(total) / m)
 
 
 def late_fusion_bound(views: Mapping, modalities: Sequence[str], *, encoder_radius=1.0, head_radius: float = 1.0) -> float:
