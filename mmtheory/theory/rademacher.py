@@ -388,7 +388,7 @@ def relu_direction_ascent(x, sigma, directions, *, steps: int, lr: float = 0.05)
         u.div_(u.norm(dim=-1, keepdim=True).clamp_min(1.0))
     u.requires_grad_()
     opt = torch.optim.Adam([u], lr=lr)
-    best = torch.zeros(sigma.shape[0], dtype=x.dtype)
+    best = torch.zeros(sigma.shape[0], dtype=x.dtype, device=x.device)
     for step in range(steps + 1):
         g = (torch.relu(torch.matmul(u, x.T)) * sigma[:, None, :]).sum(-1) / m  # (D, c)
         best = torch.maximum(best, g.detach().abs().max(-1).values)
