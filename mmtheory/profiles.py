@@ -24,9 +24,9 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
         # The table (closed form, exact ERM) keeps the paper's scale, d_p = 100. The trained runs are our
         # addition (the paper gives no generator, training or seeds: papers.md, "open"), already one batched
         # model of all 100 (w, set, seed) runs; at [100, 100], width 150, 2000 samples and 100 epochs they cost
-        # ~1600 CPU-s per call (issue 19: two calls, ~50 min), so they run at half the width ([50, 50], width
-        # 75: the same 3/4 bottleneck), 1000 samples and 40 epochs of 8 steps (~4x less arithmetic per
-        # sample, the whole chapter within ~4 CPU-min).
+        # ~1600 CPU-s per call (issue 19: two calls, ~51 CPU-min in all), so they run at half the width
+        # ([50, 50], width 75: the same 3/4 bottleneck), 1000 samples and 40 epochs of 8 steps: ~87 CPU-s a
+        # call, the chapter's package calls 189 CPU-s (1 thread).
         "full": dict(d_shared=100, d_private=100, n_train=20000, trained_dims=[50, 50], hidden=75,
                      trained_n_train=1000, seeds=[0, 1, 2, 3, 4], epochs=40, batch_size=128, lr=0.01, noise=0.0,
                      tolerance=0.05, seed=0),
@@ -51,8 +51,8 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
         # mlp_*: our addition (papers.md says nothing of ReLU classes). The supremum over the class does not
         # depend on the width once it is >= 1 (mmtheory.theory.rademacher.mlp_rademacher_lower_sets), so the
         # width only sets how many directions are searched per draw and modality (width x 2 restarts), and
-        # the cost grows with it: 2 units (4 directions, one on the linear supremum's) cost ~110 CPU-s
-        # at 1000 steps; 64 would cost ~1.5 h.
+        # the cost grows with it: 2 units (4 directions, two on the linear supremum's, +-) cost ~100 CPU-s
+        # at 1000 steps; 64 would cost ~1.5 h (the coupled search this replaced: ~3 h).
         "full": dict(n_problems=200, m_values=[50, 100, 200, 400, 800, 1600, 3200, 6400, 12800], n_draws=20000,
                      mlp_m=1000, mlp_hidden=2, mlp_draws=256, mlp_steps=1000, w=0.5, d_shared=25, d_private=25, seed=0),
     },
