@@ -154,3 +154,66 @@ def test_signed_sums_equal_the_product_with_the_unpacked_signs(monkeypatch, m):
         rad.signed_sums(raw.astype(np.int16), x)
     with pytest.raises(ValueError, match="raw must be uint8"):
         rad.signed_sums(raw, x[:, :-8])
+
+
+def test_relu_direction_ascent_batched_equals_each_draw_and_candidate_alone():
+    gen = torch.Generator().manual_seed(5)
+    x = torch.randn(30, 4, generator=gen, dtype=torch.float64)
+    sigma = torch.as_tensor(rad.rademacher_signs(6, 30, seed=1), dtype=torch.float64)
+    u0 = torch.randn(6, 3, 4, generator=gen, dtype=torch.float64)
+    batched = rad.relu_direction_ascent(x, sigma, u0, steps=40, lr=0.05)
+    alone = torch.stack([torch.stack([rad.relu_direction_ascent(x, sigma[j:j + 1], u0[j:j + 1, c:c + 1], steps=40)[0]
+                                      for c in range(3)]).max() for j in range(6)])
+    torch.testing.assert_close(batched, alone, rtol=1e-12, atol=1e-15)
+    # the ascent moves: more steps never lower the best value, and here they raise it
+    start = rad.relu_direction_ascent(x, sigma, u0, steps=0)
+    assert bool((batched >= start).all()) and bool((batched > start + 1e-6).any())
+
+
+def test_relu_direction_ascent_reaches_the_grid_supremum_in_two_dimensions():
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((25, 2))
+    sigma = rad.rademacher_signs(8, 25, seed=3)
+    angles = np.linspace(0, 2 * np.pi, 100001)
+    grid = np.stack([np.cos(angles), np.sin(angles)], 1)  # (A, 2) unit directions
+    exact = np.abs((np.maximum(x @ grid.T, 0)[None] * sigma[:, :, None]).sum(1) / 25).max(1)  # (8,)
+    u0 = torch.randn(8, 32, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    found = rad.relu_direction_ascent(torch.as_tensor(x), torch.as_tensor(sigma), u0, steps=300).numpy()
+    assert np.all(found <= exact * (1 + 1e-5))  # a feasible value: never above the supremum (grid step 6e-5 rad)
+    assert np.all(found >= exact * (1 - 3e-3))  # 32 starts in two dimensions find the global maximum
+
+
+def test_mlp_lower_sets_is_the_supremum_when_every_view_is_one_dimensional():
+    # d_k = 1: a unit direction is +1 or -1, so G_k = max(|sum sigma relu(x)|, |sum sigma relu(-x)|) / m exactly,
+    # and the class's supremum is b (sum_k a_k^2 G_k^2)^(1/2); no random network may exceed it.
+    rng = np.random.default_rng(4)
+    m, draws = 15, 20
+    views = {"a": rng.standard_normal((m, 1)), "b": rng.standard_normal((m, 1))}
+    radii = {"a": 0.7, "b": 1.3}
+    sigma = rad.rademacher_signs(draws, m, seed=9)
+    g = {k: np.maximum(np.abs(sigma @ np.maximum(v[:, 0], 0)), np.abs(sigma @ np.maximum(-v[:, 0], 0))) / m
+         for k, v in views.items()}
+    sup = 2.0 * np.sqrt(sum(radii[k] ** 2 * g[k] ** 2 for k in views))  # (draws,), head radius 2
+    est_ab, est_a = rad.mlp_rademacher_lower_sets(views, [["a", "b"], ["a"]], hidden=3, encoder_radius=radii,
+                                                  head_radius=2.0, n_draws=draws, steps=5, seed=9)
+    assert est_ab.value == pytest.approx(sup.mean(), rel=1e-12)
+    assert est_a.value == pytest.approx((2.0 * radii["a"] * g["a"]).mean(), rel=1e-12)
+    # random networks of width 3 per modality on the norm spheres stay at or below the per-draw supremum
+    nets = 4000
+    a_w = {k: rng.standard_normal((nets, 3)) for k in views}
+    for k in views:
+        a_w[k] *= radii[k] / np.linalg.norm(a_w[k], axis=1, keepdims=True)
+    beta = rng.standard_normal((nets, 6))
+    beta *= 2.0 / np.linalg.norm(beta, axis=1, keepdims=True)
+    hidden = np.concatenate([np.maximum(views[k][None, :, :] * a_w[k][:, None, :], 0) for k in views], -1)  # (N, m, 6)
+    values = np.einsum("nmh,nh,dm->nd", hidden, beta, sigma) / m  # (N, draws)
+    assert np.all(values.max(0) <= sup + 1e-12)
+    # and the network that puts each modality's norm on its best unit, with the matching head, reaches it
+    for j in range(draws):
+        f = np.zeros(m)
+        for k, v in views.items():
+            pos, neg = sigma[j] @ np.maximum(v[:, 0], 0), sigma[j] @ np.maximum(-v[:, 0], 0)
+            direction, gk = (1.0, pos) if abs(pos) >= abs(neg) else (-1.0, neg)
+            head = 2.0 * radii[k] * (gk / m) / (sup[j] / 2.0)  # beta_k; sum_k beta_k^2 = 4 (head radius 2)
+            f += head * np.maximum(radii[k] * direction * v[:, 0], 0)
+        assert sigma[j] @ f / m == pytest.approx(sup[j], rel=1e-12)

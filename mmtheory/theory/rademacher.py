@@ -22,7 +22,7 @@ tensor the signs are drawn by torch on the tensor's device and in its dtype (no 
 draws are processed in chunks of at most :data:`MAX_CHUNK_ELEMENTS` signs (memory stays bounded for
 any ``n_draws``), and each chunk's norms are taken in one fused reduction. Numpy inputs draw their signs
 from numpy's generator. Every stream comes from :mod:`mmtheory.seeding` (stream ``"rademacher-signs"`` of
-``seed``; ``"mlp-init"`` for :func:`mlp_rademacher_lower`'s initial weights).
+``seed``; ``"mlp-init"`` for the random start directions of :func:`mlp_rademacher_lower_sets`).
 """
 
 from __future__ import annotations
@@ -296,13 +296,43 @@ def late_fusion_rademacher(
             raise ValueError("all views must be on one device and of one dtype; move them with .to(...).")
         x = torch.cat([a * xk for a, xk in zip(radii, blocks)], dim=1)
         return _summarize(_torch_sups(x, n_draws, seed) * (float(head_radius) / m))
-    sigma = rademacher_signs(n_draws, m, seed=seed, like=blocks[0])
-    total = 0.0
-    for a, xk in zip(radii, blocks):
-        s = sigma @ xk
-        total = total + a * a * (s * s).sum(-1)
-    xp, _ = _backend(total)
-    return _summarize(head_radius * xp.sqrt(total) / m)
+    return late_fusion_from_terms(late_fusion_terms(blocks, n_draws=n_draws, seed=seed), radii, head_radius, m, n_draws)
+
+
+def late_fusion_terms(blocks: Sequence[np.ndarray | None], *, n_draws: int, seed: int) -> list[np.ndarray | None]:
+    r"""Per modality block, :math:`\lVert\sum_i\sigma_i x_i^{(k)}\rVert^2` for each of ``n_draws`` sign draws (numpy).
+
+    One sign matrix (stream ``"rademacher-signs"`` of ``seed``) for all blocks; a block given as ``None``
+    (a view known to be all zeros) is not multiplied and gets ``None`` (its term is zero).
+
+    Parameters
+    ----------
+    blocks : sequence of arrays (m, d_k) or None
+        At least one array.
+
+    Returns
+    -------
+    list of arrays (n_draws,) or None
+    """
+    present = [b for b in blocks if b is not None]
+    if not present:
+        raise ValueError("late_fusion_terms needs at least one block that is not None.")
+    sigma = rademacher_signs(n_draws, present[0].shape[0], seed=seed, like=present[0])
+    return [None if xk is None else ((sigma @ xk) ** 2).sum(-1) for xk in blocks]
+
+
+def late_fusion_from_terms(terms: Sequence[np.ndarray | None], radii: Sequence[float], head_radius: float,
+                           m: int, n_draws: int) -> Estimate:
+    r""":func:`late_fusion_rademacher` from :func:`late_fusion_terms`: :math:`\frac bm(\sum_k a_k^2\,\text{term}_k)^{1/2}`.
+
+    ``None`` terms (all-zero views) add nothing; the sum runs in the blocks' order, so the result is the
+    one :func:`late_fusion_rademacher` gives for the same views and signs, to the last bit (tested).
+    """
+    total = np.zeros(n_draws)
+    for a, term in zip(radii, terms):
+        if term is not None:
+            total = total + a * a * term
+    return _summarize(head_radius * np.sqrt(total) / m)
 
 
 def late_fusion_bound(views: Mapping, modalities: Sequence[str], *, encoder_radius=1.0, head_radius: float = 1.0) -> float:
@@ -380,47 +410,132 @@ def golowich_bound(views: Mapping, modalities: Sequence[str], *, encoder_radius=
     return float(m1 * head_radius * (math.sqrt(2 * math.log(2) * 2) + 1) * math.sqrt(sq) / m)
 
 
+def relu_direction_ascent(x, sigma, directions, *, steps: int, lr: float = 0.05):
+    r"""Projected gradient ascent of :math:`|g_\sigma(u)|`, :math:`g_\sigma(u) = \frac1m\sum_i\sigma_i\,\mathrm{relu}(u^\top x_i)`, on the unit ball.
+
+    All draws and all candidate directions are one batched problem; each (draw, candidate) pair is
+    independent (its gradient involves only its own direction) and Adam's update is elementwise, so the
+    result equals running every pair on its own (tested). Every iterate is a feasible point, so the
+    best value met along the way is kept: no extra arithmetic, the forward pass computes it anyway.
+
+    Parameters
+    ----------
+    x : tensor (m, d), float64
+        One modality's sample.
+    sigma : tensor (D, m)
+        One row of signs per draw.
+    directions : tensor (D, c, d)
+        Initial directions, ``c`` candidates per draw (projected onto the unit ball first).
+    steps : int
+        Adam steps (0: the initial directions are only evaluated).
+    lr : float
+        Adam's step size.
+
+    Returns
+    -------
+    tensor (D,)
+        Per draw, the largest :math:`|g_\sigma(u)|` met by any candidate at any step.
+    """
+    import torch
+
+    m = x.shape[0]
+    u = directions.detach().clone()
+    with torch.no_grad():
+        u.div_(u.norm(dim=-1, keepdim=True).clamp_min(1.0))
+    u.requires_grad_()
+    opt = torch.optim.Adam([u], lr=lr)
+    best = torch.zeros(sigma.shape[0], dtype=x.dtype, device=x.device)
+    for step in range(steps + 1):
+        g = (torch.relu(torch.matmul(u, x.T)) * sigma[:, None, :]).sum(-1) / m  # (D, c)
+        best = torch.maximum(best, g.detach().abs().max(-1).values)
+        if step == steps:
+            break
+        opt.zero_grad()
+        (-g.abs().sum()).backward()
+        opt.step()
+        with torch.no_grad():
+            u.div_(u.norm(dim=-1, keepdim=True).clamp_min(1.0))
+    return best
+
+
+def mlp_rademacher_lower_sets(
+    views: Mapping, subsets: Sequence[Sequence[str]], *, hidden: int = 16, encoder_radius=1.0,
+    head_radius: float = 1.0, n_draws: int = 64, steps: int = 300, lr: float = 0.05, restarts: int = 2, seed: int = 0,
+) -> list[Estimate]:
+    r"""Lower estimates of :math:`\hat{\mathfrak R}_S` for ReLU late-fusion MLPs, one per modality set, same signs.
+
+    The class: :math:`f(x) = \beta^\top\mathrm{relu}(A^\top x)` with :math:`A` block diagonal, modality
+    :math:`k`'s block :math:`A_k` (``hidden`` units) of Frobenius norm at most :math:`a_k`, and
+    :math:`\lVert\beta\rVert_2\le b`. By positive homogeneity of the ReLU, unit :math:`j` of modality
+    :math:`k` contributes :math:`\beta_j\lVert a_j\rVert\,g_\sigma^{(k)}(\hat a_j)`, and Cauchy–Schwarz gives,
+    for any network, :math:`\frac1m\sum_i\sigma_i f(x_i)\le b\,(\sum_k a_k^2\,G_k^2)^{1/2}` with
+    :math:`G_k = \max_j|g_\sigma^{(k)}(\hat a_j)|`, reached by putting each modality's whole norm on its best
+    unit and choosing the head. So the supremum splits into one search per modality (independent of the
+    width once it is at least 1, and shared by every set that contains the modality): each modality's
+    ``hidden x restarts`` units are searched by :func:`relu_direction_ascent` (one candidate starts on
+    :math:`\pm\sum_i\sigma_i x_i`, the linear supremum's direction, the rest at random), and the network
+    that puts its norms on the best units found realises the value, so it is a lower estimate of the
+    supremum. Compare with :func:`golowich_bound`, an upper bound.
+
+    Parameters
+    ----------
+    views : dict of str -> array (m, d_k)
+    subsets : sequence of modality sets
+        Each set's estimate combines the per-modality searches of its modalities (one search per modality
+        in their union).
+    hidden, restarts : int
+        Units per modality and independent starts: ``hidden * restarts`` candidate directions per draw
+        and modality.
+    n_draws, steps, lr, seed
+        Sign draws (stream ``"rademacher-signs"``, the same for every set), Adam steps and step size,
+        and the seed of the random starts (stream ``"mlp-init"``).
+
+    Returns
+    -------
+    list of Estimate
+        One per set, in the order of ``subsets``.
+    """
+    import torch
+
+    if hidden < 1 or restarts < 1 or steps < 0 or n_draws < 1:
+        raise ValueError(f"hidden, restarts and n_draws must be >= 1 and steps >= 0; got {hidden}, {restarts}, "
+                         f"{n_draws}, {steps}.")
+    if not subsets:
+        raise ValueError("subsets must name at least one modality set.")
+    checked = [_fusion_inputs(views, subset, encoder_radius, head_radius) for subset in subsets]
+    union = [m for m in views if any(m in chosen for chosen, _, _ in checked)]
+    m = checked[0][1][0].shape[0]
+    sigma = torch.as_tensor(rademacher_signs(n_draws, m, seed=seed), dtype=torch.float64)
+    g = torch_generator(seed, "mlp-init")
+    n_cand = hidden * restarts
+    best = {}
+    for name in union:
+        x = torch.as_tensor(np.asarray(views[name]) if not hasattr(views[name], "cpu") else views[name].cpu(),
+                            dtype=torch.float64)
+        u0 = torch.randn(n_draws, n_cand, x.shape[1], generator=g, dtype=torch.float64)
+        linear = (sigma @ x)[:, None, :]  # (D, 1, d): the linear supremum's direction, both signs
+        u0[:, :1] = linear
+        if n_cand > 1:
+            u0[:, 1:2] = -linear
+        u0 = u0 / u0.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+        best[name] = relu_direction_ascent(x, sigma, u0, steps=steps, lr=lr)
+    out = []
+    for chosen, _, radii in checked:
+        total = sum(a * a * best[k] ** 2 for k, a in zip(chosen, radii))
+        out.append(_summarize((float(head_radius) * torch.sqrt(total)).numpy()))
+    return out
+
+
 def mlp_rademacher_lower(
     views: Mapping, modalities: Sequence[str], *, hidden: int = 16, encoder_radius=1.0, head_radius: float = 1.0,
     n_draws: int = 64, steps: int = 300, lr: float = 0.05, restarts: int = 2, seed: int = 0,
 ) -> Estimate:
     r"""A *lower* estimate of :math:`\hat{\mathfrak R}_S` for ReLU late-fusion MLPs with Frobenius-bounded weights.
 
-    For each sign draw, the supremum is approximated from below by projected gradient ascent on
-    :math:`\frac1m\sum_i\sigma_i f(x_i)` (all draws and restarts optimised at once as one batched problem,
-    keeping the best restart); an optimiser can only find a value at or below the true supremum, so the
-    result is a lower estimate. Compare with :func:`golowich_bound`, an upper bound.
+    :func:`mlp_rademacher_lower_sets` for the one set ``modalities``: for each sign draw the supremum
+    is approached from below (an optimiser can only find a value at or below it), so the result is a
+    lower estimate. Compare with :func:`golowich_bound`, an upper bound.
     """
-    import torch
-
-    chosen, blocks, radii = _fusion_inputs(views, modalities, encoder_radius, head_radius)
-    m = blocks[0].shape[0]
-    xs = [torch.as_tensor(np.asarray(b) if not hasattr(b, "cpu") else b, dtype=torch.float64) for b in blocks]
-    g = torch_generator(seed, "mlp-init")
-    sigma = torch.as_tensor(rademacher_signs(n_draws, m, seed=seed), dtype=torch.float64).repeat(restarts, 1)
-    runs = sigma.shape[0]
-    enc = [torch.randn(runs, x.shape[1], hidden, generator=g, dtype=torch.float64).requires_grad_() for x in xs]
-    head = torch.randn(runs, hidden * len(xs), generator=g, dtype=torch.float64).requires_grad_()
-
-    def project():
-        with torch.no_grad():
-            for a, w in zip(radii, enc):
-                w.mul_((a / w.flatten(1).norm(dim=1).clamp_min(1e-12)).clamp(max=1.0)[:, None, None])
-            head.mul_((head_radius / head.norm(dim=1).clamp_min(1e-12)).clamp(max=1.0)[:, None])
-
-    def objective():
-        z = torch.cat([torch.relu(torch.matmul(x, w)) for x, w in zip(xs, enc)], dim=-1)  # (runs, m, H)
-        f = (z * head[:, None, :]).sum(-1)  # (runs, m)
-        return (sigma * f).sum(1) / m
-
-    project()
-    opt = torch.optim.Adam(enc + [head], lr=lr)
-    for _ in range(steps):
-        loss = -objective().sum()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        project()
-    with torch.no_grad():
-        best = objective().reshape(restarts, n_draws).max(0).values
-    return _summarize(best.numpy())
+    return mlp_rademacher_lower_sets(views, [modalities], hidden=hidden, encoder_radius=encoder_radius,
+                                     head_radius=head_radius, n_draws=n_draws, steps=steps, lr=lr,
+                                     restarts=restarts, seed=seed)[0]
