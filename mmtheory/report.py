@@ -270,7 +270,8 @@ def claims_panel(chapter: str, params: dict | None = None, *, profile: str | Non
                  results_dir=None, scorecard_href: str = "99_scorecard.html") -> ClaimsPanel:
     """The panel that opens a chapter: each claim's statement, status, deciding difference, broken world and data.
 
-    Read from the claim records of this run (:func:`mmtheory.claims.chapter_records`), so the chapter
+    A "holds" whose broken world did not come out "differs" is marked "power not shown", as on the
+    scorecard (:data:`mmtheory.checks.POWER_RULE`), and the rule is stated under the key. Read from the claim records of this run (:func:`mmtheory.claims.chapter_records`), so the chapter
     calls it after its claims cell and ``glue``s it into the panel cell under its title.
 
     Parameters
@@ -300,8 +301,10 @@ def claims_panel(chapter: str, params: dict | None = None, *, profile: str | Non
             + (" (synthetic, built to the real data's shapes: not the paper's data)" if standin else "")
             + f" &middot; profile: {esc(profile)}</p>")
     rows, text = [], [f"Claims of {claims.chapter_of(chapter)} (data: {data_txt}; profile {profile})"]
+    weak = [r["id"] for r in recs if r["status"] == "holds" and r.get("power_shown") is False]
     for r in recs:
         st = r["status"]
+        mark = " (power not shown)" if r["id"] in weak else ""
         d = deciding_difference(r) if st != "not yet run" else {}
         diff = fmt_interval(d.get("estimate"), d.get("lo"), d.get("hi"), d.get("units", "")) if d else "\u2014"
         if d and d.get("threshold") is not None and diff != "\u2014":
@@ -314,12 +317,14 @@ def claims_panel(chapter: str, params: dict | None = None, *, profile: str | Non
         reason = esc(str(r.get("reason", "")))
         rows.append(
             f'<tr><td><b>{esc(r["id"])}</b></td>'
-            f'<td style="background:{STATUS_COLOURS.get(st, "")};font-weight:bold;overflow-wrap:normal">{esc(st)}</td>'
-            f'<td>{esc(r["statement"])}'
+            f'<td style="background:{STATUS_COLOURS.get(st, "")};font-weight:bold;overflow-wrap:normal">{esc(st)}'
+            + (f'<br><span class="mmtheory-power-not-shown" style="font-weight:normal;font-size:90%">'
+               f'{esc(mark.strip(" ()"))}</span>' if mark else "") + "</td>"
+            + f'<td>{esc(r["statement"])}'
             + (f'<br><span style="color:#555;font-size:90%">{reason}</span>' if reason else "")
             + f"</td><td>{esc(diff)}" + (f'<br><span style="color:#555;font-size:90%">{esc(behind)}</span>' if behind else "")
             + f"</td><td>{broken}</td></tr>")
-        text.append(f"  [{r['id']}] {st}: {diff}; broken world: {r.get('variant') or '-'} "
+        text.append(f"  [{r['id']}] {st}{mark}: {diff}; broken world: {r.get('variant') or '-'} "
                     f"({r.get('variant_status') or '-'})")
     cell = "padding:2px 4px;vertical-align:top;overflow-wrap:anywhere;white-space:normal;text-align:left"
     table = (f'<table style="table-layout:fixed;width:100%;border-collapse:collapse;font-size:85%;margin:0">'
@@ -330,6 +335,11 @@ def claims_panel(chapter: str, params: dict | None = None, *, profile: str | Non
              f"<tbody>{''.join(rows)}</tbody></table>").replace("<td", f'<td style="{cell}"').replace(
                  '<td style="' + cell + '" style="', '<td style="' + cell + ";").replace("<th>", f'<th style="{cell}">')
     key = f'<p style="margin:0 0 4px 0;font-size:78%;line-height:1.3">{status_key_html(scorecard_href)}</p>'
+    if weak:  # the rule behind the mark, where the mark appears
+        from mmtheory.checks import POWER_RULE
+
+        key += f'<p style="margin:0 0 4px 0;font-size:78%;line-height:1.3"><b>power not shown</b>: {esc(POWER_RULE)}</p>'
+        text.append(f"  power not shown: {POWER_RULE}")
     body = (f'<div class="mmtheory-claims-panel" style="border:1px solid #bbb;border-radius:4px;padding:6px 8px;'
             f'margin:4px 0 8px 0;max-width:100%;box-sizing:border-box;overflow-wrap:anywhere">{head}{key}{table}</div>')
     return ClaimsPanel(body, "\n".join(text), recs)
@@ -375,7 +385,9 @@ def record_all(verdicts: dict[str, "Verdict"], *, profile: str, params: dict[str
     -------
     pandas.DataFrame
         One row per claim (index ``claim``): status, the deciding difference with its interval (rounded
-        to what the interval supports), the broken world and the status there.
+        to what the interval supports), the broken world, the status there and whether the check's power
+        was shown (:data:`mmtheory.checks.POWER_RULE`); with ``seeds`` and ``stopped`` when the verdicts
+        were made in rounds of seeds (``details['seeds_used']``, ``details['stopped']``).
     """
     import textwrap
 
@@ -394,7 +406,10 @@ def record_all(verdicts: dict[str, "Verdict"], *, profile: str, params: dict[str
         if not quiet:
             print(textwrap.fill(line, width=110, subsequent_indent="    ", break_long_words=True))
         diff = deciding_difference(v)
-        rows.append({"claim": cid, "status": v.status,
-                     f"difference [interval] ({v.units})": fmt_interval(diff["estimate"], diff["lo"], diff["hi"]),
-                     "broken world": v.variant, "status there": v.variant_status})
+        row = {"claim": cid, "status": v.status,
+               f"difference [interval] ({v.units})": fmt_interval(diff["estimate"], diff["lo"], diff["hi"]),
+               "broken world": v.variant, "status there": v.variant_status, "power shown": v.power_shown}
+        row.update({label: v.details[key] for key, label in (("seeds_used", "seeds"), ("stopped", "stopped"))
+                    if key in v.details})
+        rows.append(row)
     return pd.DataFrame(rows).set_index("claim")

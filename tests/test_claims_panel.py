@@ -142,3 +142,35 @@ def test_claims_command_says_where_the_records_are(tmp_path):
     assert str(tmp_path / "quick" / "claims") in hint and "--results-dir" in hint
     report.record_all(_verdicts(), profile="quick", results_dir=tmp_path, quiet=True)
     assert claims.records_hint("quick", tmp_path) == ""
+
+
+def test_the_panel_marks_a_holds_whose_power_was_not_shown(tmp_path):
+    gain = decide_positive([12.0, 11.0, 13.4], ours="83 -> 95", units="points", what="gain")
+    weak = against_broken_world(gain, decide_positive([0.5, -0.4, 0.1], ours="", units="points", what="gain"), "alpha = 0")
+    strong = against_broken_world(gain, decide_positive([-5.0, -6.1, -5.5], ours="", units="points", what="gain"),
+                                  "alpha = 0")
+    assert (weak.status, weak.power_shown, strong.status, strong.power_shown) == ("holds", False, "holds", True)
+    report.record_all({"P22-standin-ogmge": weak, "P22-standin-imbalance": strong}, profile="quick",
+                      results_dir=tmp_path, quiet=True)
+    panel = report.claims_panel("08", results_dir=tmp_path)
+    rows = {r.split("</b>")[0].rsplit(">", 1)[-1]: r for r in panel.html.split("<tr>")[2:]}
+    assert "power not shown" in rows["P22-standin-ogmge"] and "power not shown" not in rows["P22-standin-imbalance"]
+    assert "A check counts as able to fail" in panel.html  # the rule stated where the mark appears
+    assert "[P22-standin-ogmge] holds (power not shown)" in repr(panel)
+    assert "[P22-standin-imbalance] holds:" in repr(panel)
+    # with every holds shown able to fail there is no mark and no rule
+    report.record_all({"P22-standin-ogmge": strong}, profile="quick", results_dir=tmp_path, quiet=True)
+    again = report.claims_panel("08", results_dir=tmp_path)
+    assert "power not shown" not in again.html and "power not shown" not in repr(again)
+
+
+def test_record_all_table_says_whether_power_was_shown_and_how_many_seeds(tmp_path):
+    from dataclasses import replace
+
+    v = _verdicts()["P22-standin-ogmge"]
+    table = report.record_all({"P22-standin-ogmge": v}, profile="quick", results_dir=tmp_path, quiet=True)
+    assert not table.loc["P22-standin-ogmge", "power shown"]  # its broken world was only inconclusive
+    assert "seeds" not in table.columns  # no rounds of seeds behind this verdict
+    rounds = replace(v, details={**v.details, "seeds_used": 6, "stopped": "decided at look 2"})
+    table = report.record_all({"P22-standin-ogmge": rounds}, profile="quick", results_dir=tmp_path, quiet=True)
+    assert table.loc["P22-standin-ogmge", "seeds"] == 6 and table.loc["P22-standin-ogmge", "stopped"] == "decided at look 2"
