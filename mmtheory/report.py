@@ -380,6 +380,8 @@ def record_all(verdicts: dict[str, "Verdict"], *, profile: str, params: dict[str
         One detail for all, or ``{claim id: detail}`` (a missing id gets "").
     quiet : bool
         When False (default) each record's one-line summary is printed (wrapped to the page's width).
+        When True only where a run with non-default parameters wrote its records is printed (one line
+        per folder): the returned table is then the chapter's record of its claims.
 
     Returns
     -------
@@ -392,7 +394,7 @@ def record_all(verdicts: dict[str, "Verdict"], *, profile: str, params: dict[str
     import textwrap
 
     from mmtheory.checks import Verdict as _Verdict
-    from mmtheory.claims import CLAIMS, record
+    from mmtheory.claims import CLAIMS, is_default_run, record, records_folder
 
     if not isinstance(verdicts, dict) or not all(isinstance(v, _Verdict) for v in verdicts.values()):
         raise TypeError("record_all() needs a dict {claim id: Verdict}.")
@@ -412,4 +414,9 @@ def record_all(verdicts: dict[str, "Verdict"], *, profile: str, params: dict[str
         row.update({label: v.details[key] for key, label in (("seeds_used", "seeds"), ("stopped", "stopped"))
                     if key in v.details})
         rows.append(row)
+    if quiet and params is not None:
+        custom = {records_folder(CLAIMS[cid].chapter, profile, params, results_dir) for cid in verdicts
+                  if not is_default_run(CLAIMS[cid].chapter, {"profile": profile, **params})}
+        for folder in sorted(custom):
+            print(f"Non-default parameters: these records are under {folder}, not over the {profile} profile's.")
     return pd.DataFrame(rows).set_index("claim")

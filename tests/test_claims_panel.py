@@ -64,10 +64,12 @@ def test_record_all_and_the_panel_read_the_same_records(tmp_path, capsys):
     assert [r["id"] for r in panel.records] == [c for c, x in claims.CLAIMS.items() if x.chapter == "08_ogm_imbalance"]
 
 
-def test_the_panel_of_a_custom_run_reads_the_custom_records(tmp_path):
+def test_the_panel_of_a_custom_run_reads_the_custom_records(tmp_path, capsys):
     cfg = {"profile": "quick", "seeds": [7]}  # not the registered defaults: a custom run
     report.record_all(_verdicts(), profile="quick", params=cfg, results_dir=tmp_path, quiet=True)
     assert not (tmp_path / "quick").exists()
+    said = capsys.readouterr().out.splitlines()  # quiet, but where the records went is still said, once
+    assert len(said) == 1 and str(tmp_path / "custom") in said[0] and "Non-default parameters" in said[0]
     statuses = {r["id"]: r["status"] for r in report.claims_panel("08_ogm_imbalance", cfg, results_dir=tmp_path).records}
     assert statuses["P22-standin-ogmge"] == "holds" and statuses["P22-standin-weak-branch"] == "not yet run"
     assert all(r["status"] == "not yet run" for r in report.claims_panel("08", results_dir=tmp_path).records)
@@ -174,3 +176,23 @@ def test_record_all_table_says_whether_power_was_shown_and_how_many_seeds(tmp_pa
     rounds = replace(v, details={**v.details, "seeds_used": 6, "stopped": "decided at look 2"})
     table = report.record_all({"P22-standin-ogmge": rounds}, profile="quick", results_dir=tmp_path, quiet=True)
     assert table.loc["P22-standin-ogmge", "seeds"] == 6 and table.loc["P22-standin-ogmge", "stopped"] == "decided at look 2"
+
+
+def test_chapters_record_through_record_all_in_hidden_plumbing_cells():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    chapters = sorted({c.chapter for c in claims.CLAIMS.values()})
+    assert chapters, "no chapter has a claim"
+    for stem in chapters:
+        nb = nbformat.read(root / "notebooks" / f"{stem}.ipynb", 4)
+        code = [c for c in nb.cells if c.cell_type == "code"]
+        assert not [c for c in code if "claims.record(" in c.source], f"{stem} records claim by claim"
+        calls = [c for c in code if "report.record_all(" in c.source]
+        assert calls, f"{stem} records its claims without report.record_all"
+        for c in calls:  # a cell that records at top level is plumbing: its input hidden, its table shown
+            top = any(line.startswith(("report.record_all(", "recorded = report.record_all(")) for line in c.source.splitlines())
+            assert not top or "hide-input" in c.metadata.get("tags", []), f"{stem}: record cell not hide-input"
+        for c in code[:2]:  # the parameters and the imports/settings cell
+            tags = c.metadata.get("tags", [])
+            assert "hide-input" in tags or "remove-input" in tags, f"{stem}: set-up cell shown in full: {c.source[:60]!r}"
