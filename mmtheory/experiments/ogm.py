@@ -153,7 +153,12 @@ def linear_probes(z_train: torch.Tensor, y_train: torch.Tensor, z_test: torch.Te
 
 @dataclass
 class StandinResult:
-    """Outputs of :func:`run_standin`: one row per run, per epoch, per step, per (run, modality) probe."""
+    """Outputs of :func:`run_standin`: one row per run, per epoch, per step, per (run, modality) probe.
+
+    Every accuracy (``best_test_acc``, ``last_test_acc``, ``last_test_acc_<u>``, ``probe_acc_<u>``,
+    ``test_acc``, ``test_acc_<u>``) and the probe error ``probe_err`` are in percent, as in every result
+    frame of the package (the papers' tables are in percent); differences are percentage points.
+    """
 
     summary: pd.DataFrame
     history: pd.DataFrame
