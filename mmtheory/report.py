@@ -244,6 +244,74 @@ def sentence(v):
     return Markdown(verdict_sentence(v))
 
 
+#: Values glued (``display=False``) since the last :func:`glued` call, in order: kept for notebook readers.
+_GLUED: dict[str, Any] = {}
+
+
+def glue(name: str, value: Any, display: bool = False) -> None:
+    """``myst_nb.glue``, remembered for readers of the notebook itself (see :func:`glued`).
+
+    The book sets a glued value in the prose (``{glue:text}`name```); JupyterLab, even with
+    ``jupyterlab-myst``, shows such a role as its raw name (myst-nb's glue is resolved when the book is
+    built). A value glued with ``display=False`` is therefore also kept, and :func:`glued` lists it in a
+    cell the book removes.
+
+    Parameters
+    ----------
+    name : str
+        The key the prose uses.
+    value : object
+        What the prose shows (a number, a string, an IPython ``Markdown`` ...).
+    display : bool
+        As for ``myst_nb.glue``: also display the value here (then it is not kept: the reader sees it).
+    """
+    from myst_nb import glue as _myst_glue
+
+    _myst_glue(name, value, display=display)
+    if not display:
+        _GLUED[name] = value
+
+
+def _glued_text(value: Any) -> str:
+    if hasattr(value, "data") and hasattr(value, "_repr_markdown_"):  # IPython Markdown
+        return str(value.data)
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value))
+    if isinstance(value, (float, np.floating)):
+        return f"{float(value):.4g}"
+    if isinstance(value, (int, np.integer, str)):
+        return str(value)
+    return f"({type(value).__name__}, shown in the book)"
+
+
+class Glued:
+    """The values :func:`glued` lists: Markdown for a notebook, plain text elsewhere."""
+
+    def __init__(self, values: dict[str, Any]):
+        self.values = dict(values)
+
+    def _repr_markdown_(self) -> str:
+        if not self.values:
+            return ""
+        items = "\n".join(f"- `{name}`: {_glued_text(v)}" for name, v in self.values.items())
+        return ("*For notebook readers: the values the text quotes as* `{glue}` *roles (the book sets them in the "
+                "text; JupyterLab shows the roles' names):*\n\n" + items)
+
+    def __repr__(self) -> str:
+        return "\n".join(f"{name}: {_glued_text(v)}" for name, v in self.values.items())
+
+
+def glued() -> Glued:
+    """Every value glued by :func:`glue` (``display=False``) since the previous call, and forget them.
+
+    A chapter calls it in a cell tagged ``remove-cell`` after each cell that glues: the book drops the cell
+    (its prose shows the values in place) and a JupyterLab reader sees the values beside the raw roles.
+    """
+    out = Glued(_GLUED)
+    _GLUED.clear()
+    return out
+
+
 def status_key_html(scorecard_href: str = "99_scorecard.html") -> str:
     """The one-line key to the statuses, each coloured as on the scorecard, linking to the scorecard."""
     import html

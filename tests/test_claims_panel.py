@@ -196,3 +196,34 @@ def test_chapters_record_through_record_all_in_hidden_plumbing_cells():
         for c in code[:2]:  # the parameters and the imports/settings cell
             tags = c.metadata.get("tags", [])
             assert "hide-input" in tags or "remove-input" in tags, f"{stem}: set-up cell shown in full: {c.source[:60]!r}"
+
+
+def test_glued_lists_what_was_glued_for_notebook_readers_and_forgets_it():
+    from IPython.display import Markdown
+
+    report.glued()  # start clean
+    report.glue("k_jump", 0.33637554, display=False)
+    report.glue("rate", 12, display=False)
+    report.glue("verdict", Markdown("**holds**: difference 1.2 [0.4, 2.0]"), display=False)
+    report.glue("shown", 1.5, display=True)  # displayed here already: not listed again
+    out = report.glued()
+    md = out._repr_markdown_()
+    assert list(out.values) == ["k_jump", "rate", "verdict"]
+    assert "- `k_jump`: 0.3364" in md and "- `rate`: 12" in md and "- `verdict`: **holds**: difference" in md
+    assert "shown" not in md and repr(out).splitlines()[0] == "k_jump: 0.3364"
+    assert report.glued().values == {} and report.glued()._repr_markdown_() == ""
+
+
+def test_every_chapter_cell_that_glues_is_followed_by_the_glued_values_for_jupyterlab():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    for path in sorted((root / "notebooks").glob("[01][0-9]_*.ipynb")):
+        nb = nbformat.read(path, 4)
+        code = [c for c in nb.cells if c.cell_type == "code"]
+        assert not [c for c in code if "from myst_nb import glue" in c.source], f"{path.name}: glue not from mmtheory.report"
+        for i, c in enumerate(code):
+            if "glue(" in c.source and "display=False" in c.source:
+                nxt = code[i + 1] if i + 1 < len(code) else None
+                assert nxt is not None and nxt.source.strip() == "report.glued()", f"{path.name}: no glued() after {c.source[:60]!r}"
+                assert "remove-cell" in nxt.metadata.get("tags", []), f"{path.name}: the glued() cell shows in the book"
