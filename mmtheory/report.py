@@ -455,7 +455,8 @@ def record_all(verdicts: dict[str, "Verdict"], *, profile: str, params: dict[str
     -------
     pandas.DataFrame
         One row per claim (index ``claim``): status, the deciding difference with its interval (rounded
-        to what the interval supports), the broken world, the status there and whether the check's power
+        to what the interval supports; one column, its unit in the header when the claims share one and
+        beside each value when not), the broken world, the status there and whether the check's power
         was shown (:data:`mmtheory.checks.POWER_RULE`); with ``seeds`` and ``stopped`` when the verdicts
         were made in rounds of seeds (``details['seeds_used']``, ``details['stopped']``).
     """
@@ -469,6 +470,9 @@ def record_all(verdicts: dict[str, "Verdict"], *, profile: str, params: dict[str
     unknown = [cid for cid in verdicts if cid not in CLAIMS]
     if unknown:
         raise KeyError(f"unknown claim id(s) {unknown}; registered ids: {sorted(CLAIMS)}.")
+    units = {v.units for v in verdicts.values()}
+    shared = units.pop() if len(units) == 1 else None  # one unit: in the header; several: beside each value
+    diff_col = f"difference [interval] ({shared})" if shared else "difference [interval]"
     rows = []
     for cid, v in verdicts.items():
         d = detail.get(cid, "") if isinstance(detail, dict) else detail
@@ -477,7 +481,7 @@ def record_all(verdicts: dict[str, "Verdict"], *, profile: str, params: dict[str
             print(textwrap.fill(line, width=110, subsequent_indent="    ", break_long_words=True))
         diff = deciding_difference(v)
         row = {"claim": cid, "status": v.status,
-               f"difference [interval] ({v.units})": fmt_interval(diff["estimate"], diff["lo"], diff["hi"]),
+               diff_col: fmt_interval(diff["estimate"], diff["lo"], diff["hi"], "" if shared else v.units),
                "broken world": v.variant, "status there": v.variant_status, "power shown": v.power_shown}
         row.update({label: v.details[key] for key, label in (("seeds_used", "seeds"), ("stopped", "stopped"))
                     if key in v.details})

@@ -173,6 +173,12 @@ def test_record_all_table_says_whether_power_was_shown_and_how_many_seeds(tmp_pa
     table = report.record_all({"P22-standin-ogmge": v}, profile="quick", results_dir=tmp_path, quiet=True)
     assert not table.loc["P22-standin-ogmge", "power shown"]  # its broken world was only inconclusive
     assert "seeds" not in table.columns  # no rounds of seeds behind this verdict
+    risk = decide_positive([0.5, 0.45, 0.52], ours="", units="risk", what="regret")  # a second unit: one column still
+    mixed = report.record_all({"P22-standin-ogmge": v, "H21-selection": risk}, profile="quick", results_dir=tmp_path,
+                              quiet=True)
+    assert [c for c in mixed.columns if c.startswith("difference")] == ["difference [interval]"]
+    assert mixed.loc["P22-standin-ogmge", "difference [interval]"].endswith(" points")
+    assert mixed.loc["H21-selection", "difference [interval]"].endswith(" risk")
     rounds = replace(v, details={**v.details, "seeds_used": 6, "stopped": "decided at look 2"})
     table = report.record_all({"P22-standin-ogmge": rounds}, profile="quick", results_dir=tmp_path, quiet=True)
     assert table.loc["P22-standin-ogmge", "seeds"] == 6 and table.loc["P22-standin-ogmge", "stopped"] == "decided at look 2"
