@@ -98,8 +98,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if dist is not None and not dist.is_main:
         return 0
     s = result.summary()
-    print(f"best test accuracy {100 * s['best_test_acc']:.2f} % (epoch {s['best_epoch']}, selected on the test set), "
-          f"last epoch {100 * s['last_test_acc']:.2f} %; history in {args.out}")
+    print(f"best test accuracy {s['best_test_acc']:.2f} % (epoch {s['best_epoch']}, selected on the test set), "
+          f"last epoch {s['last_test_acc']:.2f} %; history in {args.out}")
     return 0
 
 

@@ -244,6 +244,74 @@ def sentence(v):
     return Markdown(verdict_sentence(v))
 
 
+#: Values glued (``display=False``) since the last :func:`glued` call, in order: kept for notebook readers.
+_GLUED: dict[str, Any] = {}
+
+
+def glue(name: str, value: Any, display: bool = False) -> None:
+    """``myst_nb.glue``, remembered for readers of the notebook itself (see :func:`glued`).
+
+    The book sets a glued value in the prose (``{glue:text}`name```); JupyterLab, even with
+    ``jupyterlab-myst``, shows such a role as its raw name (myst-nb's glue is resolved when the book is
+    built). A value glued with ``display=False`` is therefore also kept, and :func:`glued` lists it in a
+    cell the book removes.
+
+    Parameters
+    ----------
+    name : str
+        The key the prose uses.
+    value : object
+        What the prose shows (a number, a string, an IPython ``Markdown`` ...).
+    display : bool
+        As for ``myst_nb.glue``: also display the value here (then it is not kept: the reader sees it).
+    """
+    from myst_nb import glue as _myst_glue
+
+    _myst_glue(name, value, display=display)
+    if not display:
+        _GLUED[name] = value
+
+
+def _glued_text(value: Any) -> str:
+    if hasattr(value, "data") and hasattr(value, "_repr_markdown_"):  # IPython Markdown
+        return str(value.data)
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value))
+    if isinstance(value, (float, np.floating)):
+        return f"{float(value):.4g}"
+    if isinstance(value, (int, np.integer, str)):
+        return str(value)
+    return f"({type(value).__name__}, shown in the book)"
+
+
+class Glued:
+    """The values :func:`glued` lists: Markdown for a notebook, plain text elsewhere."""
+
+    def __init__(self, values: dict[str, Any]):
+        self.values = dict(values)
+
+    def _repr_markdown_(self) -> str:
+        if not self.values:
+            return ""
+        items = "\n".join(f"- `{name}`: {_glued_text(v)}" for name, v in self.values.items())
+        return ("*For notebook readers: the values the text quotes as* `{glue}` *roles (the book sets them in the "
+                "text; JupyterLab shows the roles' names):*\n\n" + items)
+
+    def __repr__(self) -> str:
+        return "\n".join(f"{name}: {_glued_text(v)}" for name, v in self.values.items())
+
+
+def glued() -> Glued:
+    """Every value glued by :func:`glue` (``display=False``) since the previous call, and forget them.
+
+    A chapter calls it in a cell tagged ``remove-cell`` after each cell that glues: the book drops the cell
+    (its prose shows the values in place) and a JupyterLab reader sees the values beside the raw roles.
+    """
+    out = Glued(_GLUED)
+    _GLUED.clear()
+    return out
+
+
 def status_key_html(scorecard_href: str = "99_scorecard.html") -> str:
     """The one-line key to the statuses, each coloured as on the scorecard, linking to the scorecard."""
     import html
@@ -270,7 +338,8 @@ def claims_panel(chapter: str, params: dict | None = None, *, profile: str | Non
                  results_dir=None, scorecard_href: str = "99_scorecard.html") -> ClaimsPanel:
     """The panel that opens a chapter: each claim's statement, status, deciding difference, broken world and data.
 
-    Read from the claim records of this run (:func:`mmtheory.claims.chapter_records`), so the chapter
+    A "holds" whose broken world did not come out "differs" is marked "power not shown", as on the
+    scorecard (:data:`mmtheory.checks.POWER_RULE`), and the rule is stated under the key. Read from the claim records of this run (:func:`mmtheory.claims.chapter_records`), so the chapter
     calls it after its claims cell and ``glue``s it into the panel cell under its title.
 
     Parameters
@@ -300,8 +369,10 @@ def claims_panel(chapter: str, params: dict | None = None, *, profile: str | Non
             + (" (synthetic, built to the real data's shapes: not the paper's data)" if standin else "")
             + f" &middot; profile: {esc(profile)}</p>")
     rows, text = [], [f"Claims of {claims.chapter_of(chapter)} (data: {data_txt}; profile {profile})"]
+    weak = [r["id"] for r in recs if r["status"] == "holds" and r.get("power_shown") is False]
     for r in recs:
         st = r["status"]
+        mark = " (power not shown)" if r["id"] in weak else ""
         d = deciding_difference(r) if st != "not yet run" else {}
         diff = fmt_interval(d.get("estimate"), d.get("lo"), d.get("hi"), d.get("units", "")) if d else "\u2014"
         if d and d.get("threshold") is not None and diff != "\u2014":
@@ -314,12 +385,14 @@ def claims_panel(chapter: str, params: dict | None = None, *, profile: str | Non
         reason = esc(str(r.get("reason", "")))
         rows.append(
             f'<tr><td><b>{esc(r["id"])}</b></td>'
-            f'<td style="background:{STATUS_COLOURS.get(st, "")};font-weight:bold;overflow-wrap:normal">{esc(st)}</td>'
-            f'<td>{esc(r["statement"])}'
+            f'<td style="background:{STATUS_COLOURS.get(st, "")};font-weight:bold;overflow-wrap:normal">{esc(st)}'
+            + (f'<br><span class="mmtheory-power-not-shown" style="font-weight:normal;font-size:90%">'
+               f'{esc(mark.strip(" ()"))}</span>' if mark else "") + "</td>"
+            + f'<td>{esc(r["statement"])}'
             + (f'<br><span style="color:#555;font-size:90%">{reason}</span>' if reason else "")
             + f"</td><td>{esc(diff)}" + (f'<br><span style="color:#555;font-size:90%">{esc(behind)}</span>' if behind else "")
             + f"</td><td>{broken}</td></tr>")
-        text.append(f"  [{r['id']}] {st}: {diff}; broken world: {r.get('variant') or '-'} "
+        text.append(f"  [{r['id']}] {st}{mark}: {diff}; broken world: {r.get('variant') or '-'} "
                     f"({r.get('variant_status') or '-'})")
     cell = "padding:2px 4px;vertical-align:top;overflow-wrap:anywhere;white-space:normal;text-align:left"
     table = (f'<table style="table-layout:fixed;width:100%;border-collapse:collapse;font-size:85%;margin:0">'
@@ -330,6 +403,11 @@ def claims_panel(chapter: str, params: dict | None = None, *, profile: str | Non
              f"<tbody>{''.join(rows)}</tbody></table>").replace("<td", f'<td style="{cell}"').replace(
                  '<td style="' + cell + '" style="', '<td style="' + cell + ";").replace("<th>", f'<th style="{cell}">')
     key = f'<p style="margin:0 0 4px 0;font-size:78%;line-height:1.3">{status_key_html(scorecard_href)}</p>'
+    if weak:  # the rule behind the mark, where the mark appears
+        from mmtheory.checks import POWER_RULE
+
+        key += f'<p style="margin:0 0 4px 0;font-size:78%;line-height:1.3"><b>power not shown</b>: {esc(POWER_RULE)}</p>'
+        text.append(f"  power not shown: {POWER_RULE}")
     body = (f'<div class="mmtheory-claims-panel" style="border:1px solid #bbb;border-radius:4px;padding:6px 8px;'
             f'margin:4px 0 8px 0;max-width:100%;box-sizing:border-box;overflow-wrap:anywhere">{head}{key}{table}</div>')
     return ClaimsPanel(body, "\n".join(text), recs)
@@ -370,23 +448,31 @@ def record_all(verdicts: dict[str, "Verdict"], *, profile: str, params: dict[str
         One detail for all, or ``{claim id: detail}`` (a missing id gets "").
     quiet : bool
         When False (default) each record's one-line summary is printed (wrapped to the page's width).
+        When True only where a run with non-default parameters wrote its records is printed (one line
+        per folder): the returned table is then the chapter's record of its claims.
 
     Returns
     -------
     pandas.DataFrame
         One row per claim (index ``claim``): status, the deciding difference with its interval (rounded
-        to what the interval supports), the broken world and the status there.
+        to what the interval supports; one column, its unit in the header when the claims share one and
+        beside each value when not), the broken world, the status there and whether the check's power
+        was shown (:data:`mmtheory.checks.POWER_RULE`); with ``seeds`` and ``stopped`` when the verdicts
+        were made in rounds of seeds (``details['seeds_used']``, ``details['stopped']``).
     """
     import textwrap
 
     from mmtheory.checks import Verdict as _Verdict
-    from mmtheory.claims import CLAIMS, record
+    from mmtheory.claims import CLAIMS, is_default_run, record, records_folder
 
     if not isinstance(verdicts, dict) or not all(isinstance(v, _Verdict) for v in verdicts.values()):
         raise TypeError("record_all() needs a dict {claim id: Verdict}.")
     unknown = [cid for cid in verdicts if cid not in CLAIMS]
     if unknown:
         raise KeyError(f"unknown claim id(s) {unknown}; registered ids: {sorted(CLAIMS)}.")
+    units = {v.units for v in verdicts.values()}
+    shared = units.pop() if len(units) == 1 else None  # one unit: in the header; several: beside each value
+    diff_col = f"difference [interval] ({shared})" if shared else "difference [interval]"
     rows = []
     for cid, v in verdicts.items():
         d = detail.get(cid, "") if isinstance(detail, dict) else detail
@@ -394,7 +480,15 @@ def record_all(verdicts: dict[str, "Verdict"], *, profile: str, params: dict[str
         if not quiet:
             print(textwrap.fill(line, width=110, subsequent_indent="    ", break_long_words=True))
         diff = deciding_difference(v)
-        rows.append({"claim": cid, "status": v.status,
-                     f"difference [interval] ({v.units})": fmt_interval(diff["estimate"], diff["lo"], diff["hi"]),
-                     "broken world": v.variant, "status there": v.variant_status})
+        row = {"claim": cid, "status": v.status,
+               diff_col: fmt_interval(diff["estimate"], diff["lo"], diff["hi"], "" if shared else v.units),
+               "broken world": v.variant, "status there": v.variant_status, "power shown": v.power_shown}
+        row.update({label: v.details[key] for key, label in (("seeds_used", "seeds"), ("stopped", "stopped"))
+                    if key in v.details})
+        rows.append(row)
+    if quiet and params is not None:
+        custom = {records_folder(CLAIMS[cid].chapter, profile, params, results_dir) for cid in verdicts
+                  if not is_default_run(CLAIMS[cid].chapter, {"profile": profile, **params})}
+        for folder in sorted(custom):
+            print(f"Non-default parameters: these records are under {folder}, not over the {profile} profile's.")
     return pd.DataFrame(rows).set_index("claim")

@@ -127,8 +127,9 @@ def test_batched_probe_matches_lbfgs():
     out = linear_probes(torch.stack(zs), torch.stack(ys), torch.stack(zt), torch.stack(yt), c)
     for i, o in enumerate(out):
         ref = linear_probe(zs[i], ys[i], zt[i], yt[i], c)
-        assert abs(o["probe_acc"] - ref["probe_acc"]) <= 2 / m and abs(o["probe_train_acc"] - ref["probe_train_acc"]) <= 2 / n
-        assert o["probe_err"] == pytest.approx(1 - o["probe_acc"])
+        assert abs(o["probe_acc"] - ref["probe_acc"]) <= 200 / m  # percent: two test points
+        assert abs(o["probe_train_acc"] - ref["probe_train_acc"]) <= 200 / n
+        assert o["probe_err"] == pytest.approx(100 - o["probe_acc"])
     assert out[2]["probe_acc"] > out[0]["probe_acc"]
     with pytest.raises(ValueError, match="expected"):
         linear_probes(zs[0], ys[0], zt[0], yt[0], c)

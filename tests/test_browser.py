@@ -200,6 +200,20 @@ def test_every_chapter_opens_with_its_claims_panel_and_nothing_is_wider_than_the
     chapters = _chapters(html)
     assert chapters
     failures = {}
+    # the other pages (introduction, re-running, references) are held to the same column; the scorecard has
+    # its own test (its full-width table)
+    others = [p for p in _pages(html) if p not in chapters and not p.endswith("99_scorecard.html")]
+    assert others
+    for rel in others:
+        page, problems = _open(browser, f"{base}/{rel}")
+        page.set_viewport_size(VIEWPORT)
+        page.wait_for_timeout(300)
+        lay = page.evaluate(LAYOUT_JS)
+        page.close()
+        bad = list(problems) + ([f"page scrolls sideways ({lay['doc']} > {lay['win']} px)"] if lay["doc"] > lay["win"] else [])
+        bad += [f"wider than the content column: {lay['wide']}"] if lay["wide"] else []
+        if bad:
+            failures[rel] = bad
     for rel in chapters:
         page, problems = _open(browser, f"{base}/{rel}")
         page.set_viewport_size(VIEWPORT)
@@ -244,3 +258,18 @@ def test_first_screens_of_chapters_02_08_and_the_scorecard_are_saved(site, brows
         page.close()
         assert not problems, problems
         assert (out / f"{name}.png").stat().st_size > 10_000
+
+
+def test_the_sidebar_numbers_every_chapter_as_its_notebook(site, browser):
+    """Chapters 1-11 carry their number in the sidebar, the notebook's own (``11_real_data`` reads "11.")."""
+    html, base = site
+    page, problems = _open(browser, f"{base}/notebooks/99_scorecard.html")  # not a chapter: every chapter is a link
+    links = page.evaluate("""() => Array.from(document.querySelectorAll('nav.bd-docs-nav a.reference.internal'))
+                             .map(a => [a.getAttribute('href'), a.innerText.trim()])""")
+    page.close()
+    numbered = {Path(href).stem: text for href, text in links if re.match(r"^(\.\./notebooks/)?\d\d_", href or "")}
+    chapters = sorted(Path(p).stem for p in _chapters(html))
+    assert chapters and sorted(numbered) == chapters, (numbered, chapters)
+    wrong = {stem: text for stem, text in numbered.items() if not text.startswith(f"{int(stem[:2])}. ")}
+    assert not wrong, f"sidebar entries without their notebook's number: {wrong}"
+    assert not problems, problems

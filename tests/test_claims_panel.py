@@ -64,10 +64,12 @@ def test_record_all_and_the_panel_read_the_same_records(tmp_path, capsys):
     assert [r["id"] for r in panel.records] == [c for c, x in claims.CLAIMS.items() if x.chapter == "08_ogm_imbalance"]
 
 
-def test_the_panel_of_a_custom_run_reads_the_custom_records(tmp_path):
+def test_the_panel_of_a_custom_run_reads_the_custom_records(tmp_path, capsys):
     cfg = {"profile": "quick", "seeds": [7]}  # not the registered defaults: a custom run
     report.record_all(_verdicts(), profile="quick", params=cfg, results_dir=tmp_path, quiet=True)
     assert not (tmp_path / "quick").exists()
+    said = capsys.readouterr().out.splitlines()  # quiet, but where the records went is still said, once
+    assert len(said) == 1 and str(tmp_path / "custom") in said[0] and "Non-default parameters" in said[0]
     statuses = {r["id"]: r["status"] for r in report.claims_panel("08_ogm_imbalance", cfg, results_dir=tmp_path).records}
     assert statuses["P22-standin-ogmge"] == "holds" and statuses["P22-standin-weak-branch"] == "not yet run"
     assert all(r["status"] == "not yet run" for r in report.claims_panel("08", results_dir=tmp_path).records)
@@ -142,3 +144,92 @@ def test_claims_command_says_where_the_records_are(tmp_path):
     assert str(tmp_path / "quick" / "claims") in hint and "--results-dir" in hint
     report.record_all(_verdicts(), profile="quick", results_dir=tmp_path, quiet=True)
     assert claims.records_hint("quick", tmp_path) == ""
+
+
+def test_the_panel_marks_a_holds_whose_power_was_not_shown(tmp_path):
+    gain = decide_positive([12.0, 11.0, 13.4], ours="83 -> 95", units="points", what="gain")
+    weak = against_broken_world(gain, decide_positive([0.5, -0.4, 0.1], ours="", units="points", what="gain"), "alpha = 0")
+    strong = against_broken_world(gain, decide_positive([-5.0, -6.1, -5.5], ours="", units="points", what="gain"),
+                                  "alpha = 0")
+    assert (weak.status, weak.power_shown, strong.status, strong.power_shown) == ("holds", False, "holds", True)
+    report.record_all({"P22-standin-ogmge": weak, "P22-standin-imbalance": strong}, profile="quick",
+                      results_dir=tmp_path, quiet=True)
+    panel = report.claims_panel("08", results_dir=tmp_path)
+    rows = {r.split("</b>")[0].rsplit(">", 1)[-1]: r for r in panel.html.split("<tr>")[2:]}
+    assert "power not shown" in rows["P22-standin-ogmge"] and "power not shown" not in rows["P22-standin-imbalance"]
+    assert "A check counts as able to fail" in panel.html  # the rule stated where the mark appears
+    assert "[P22-standin-ogmge] holds (power not shown)" in repr(panel)
+    assert "[P22-standin-imbalance] holds:" in repr(panel)
+    # with every holds shown able to fail there is no mark and no rule
+    report.record_all({"P22-standin-ogmge": strong}, profile="quick", results_dir=tmp_path, quiet=True)
+    again = report.claims_panel("08", results_dir=tmp_path)
+    assert "power not shown" not in again.html and "power not shown" not in repr(again)
+
+
+def test_record_all_table_says_whether_power_was_shown_and_how_many_seeds(tmp_path):
+    from dataclasses import replace
+
+    v = _verdicts()["P22-standin-ogmge"]
+    table = report.record_all({"P22-standin-ogmge": v}, profile="quick", results_dir=tmp_path, quiet=True)
+    assert not table.loc["P22-standin-ogmge", "power shown"]  # its broken world was only inconclusive
+    assert "seeds" not in table.columns  # no rounds of seeds behind this verdict
+    risk = decide_positive([0.5, 0.45, 0.52], ours="", units="risk", what="regret")  # a second unit: one column still
+    mixed = report.record_all({"P22-standin-ogmge": v, "H21-selection": risk}, profile="quick", results_dir=tmp_path,
+                              quiet=True)
+    assert [c for c in mixed.columns if c.startswith("difference")] == ["difference [interval]"]
+    assert mixed.loc["P22-standin-ogmge", "difference [interval]"].endswith(" points")
+    assert mixed.loc["H21-selection", "difference [interval]"].endswith(" risk")
+    rounds = replace(v, details={**v.details, "seeds_used": 6, "stopped": "decided at look 2"})
+    table = report.record_all({"P22-standin-ogmge": rounds}, profile="quick", results_dir=tmp_path, quiet=True)
+    assert table.loc["P22-standin-ogmge", "seeds"] == 6 and table.loc["P22-standin-ogmge", "stopped"] == "decided at look 2"
+
+
+def test_chapters_record_through_record_all_in_hidden_plumbing_cells():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    chapters = sorted({c.chapter for c in claims.CLAIMS.values()})
+    assert chapters, "no chapter has a claim"
+    for stem in chapters:
+        nb = nbformat.read(root / "notebooks" / f"{stem}.ipynb", 4)
+        code = [c for c in nb.cells if c.cell_type == "code"]
+        assert not [c for c in code if "claims.record(" in c.source], f"{stem} records claim by claim"
+        calls = [c for c in code if "report.record_all(" in c.source]
+        assert calls, f"{stem} records its claims without report.record_all"
+        for c in calls:  # a cell that records at top level is plumbing: its input hidden, its table shown
+            top = any(line.startswith(("report.record_all(", "recorded = report.record_all(")) for line in c.source.splitlines())
+            assert not top or "hide-input" in c.metadata.get("tags", []), f"{stem}: record cell not hide-input"
+        for c in code[:2]:  # the parameters and the imports/settings cell
+            tags = c.metadata.get("tags", [])
+            assert "hide-input" in tags or "remove-input" in tags, f"{stem}: set-up cell shown in full: {c.source[:60]!r}"
+
+
+def test_glued_lists_what_was_glued_for_notebook_readers_and_forgets_it():
+    from IPython.display import Markdown
+
+    report.glued()  # start clean
+    report.glue("k_jump", 0.33637554, display=False)
+    report.glue("rate", 12, display=False)
+    report.glue("verdict", Markdown("**holds**: difference 1.2 [0.4, 2.0]"), display=False)
+    report.glue("shown", 1.5, display=True)  # displayed here already: not listed again
+    out = report.glued()
+    md = out._repr_markdown_()
+    assert list(out.values) == ["k_jump", "rate", "verdict"]
+    assert "- `k_jump`: 0.3364" in md and "- `rate`: 12" in md and "- `verdict`: **holds**: difference" in md
+    assert "shown" not in md and repr(out).splitlines()[0] == "k_jump: 0.3364"
+    assert report.glued().values == {} and report.glued()._repr_markdown_() == ""
+
+
+def test_every_chapter_cell_that_glues_is_followed_by_the_glued_values_for_jupyterlab():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    for path in sorted((root / "notebooks").glob("[01][0-9]_*.ipynb")):
+        nb = nbformat.read(path, 4)
+        code = [c for c in nb.cells if c.cell_type == "code"]
+        assert not [c for c in code if "from myst_nb import glue" in c.source], f"{path.name}: glue not from mmtheory.report"
+        for i, c in enumerate(code):
+            if "glue(" in c.source and "display=False" in c.source:
+                nxt = code[i + 1] if i + 1 < len(code) else None
+                assert nxt is not None and nxt.source.strip() == "report.glued()", f"{path.name}: no glued() after {c.source[:60]!r}"
+                assert "remove-cell" in nxt.metadata.get("tags", []), f"{path.name}: the glued() cell shows in the book"

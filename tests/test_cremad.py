@@ -203,4 +203,4 @@ def test_paper_runs_reuse_finished_runs_and_extend_them(tmp_path):
     assert stamp == {k: (d / "history.json").stat().st_mtime_ns for k, d in dirs.items()}
     paper_runs(cache, tmp_path / "runs", epochs=2, **kw)  # one more epoch: resumed from the checkpoints
     table = results_table(dirs)
-    assert list(table["epochs"]) == [2, 2, 2, 2] and table.loc[table["run"] == "ogm-ge", "paper_acc"].item() == 61.9
+    assert list(table["epochs"]) == [2, 2, 2, 2] and table.loc[table["run"] == "ogm-ge", "paper_test_acc"].item() == 61.9

@@ -24,9 +24,9 @@ Input frames
 ------------
 ``runs`` has one row per (method, seed): columns ``method`` (``"baseline"``, ``"ogm-ge"``,
 ``"audio-only"``, ``"visual-only"``, ...), ``seed`` and the accuracy columns named by the arguments
-(``last_test_acc``, ``last_test_acc_visual``, ``probe_acc_visual``, ...), in percent. The stand-in's
-``run_standin(...).summary`` gives fractions: use :func:`standin_runs`. The CREMA-D chapter's
-``results_table`` gives one seed per run: use :func:`runs_from_results_table`.
+(``last_test_acc``, ``last_test_acc_visual``, ``probe_acc_visual``, ...), in percent, as every result
+frame of the package gives them (the stand-in's ``run_standin(...).summary`` is such a frame). The
+CREMA-D chapter's ``results_table`` gives one seed per run: use :func:`runs_from_results_table`.
 """
 
 from __future__ import annotations
@@ -41,32 +41,8 @@ from scipy import stats
 
 from mmtheory.checks import Verdict, all_of, any_of, decide_positive, level_label, with_failures
 
-__all__ = ["standin_runs", "runs_from_results_table", "decide_difference", "all_of", "check_imbalance",
+__all__ = ["runs_from_results_table", "decide_difference", "all_of", "check_imbalance",
            "check_ogmge", "check_weak_branch", "check_eta_weak"]
-
-_PERCENT_COLUMNS = ("last_test_acc", "best_test_acc", "last_test_acc_audio", "last_test_acc_visual",
-                    "best_test_acc_audio", "best_test_acc_visual", "probe_acc_audio", "probe_acc_visual")
-
-
-def standin_runs(summary: pd.DataFrame) -> pd.DataFrame:
-    """The stand-in's ``run_standin(...).summary`` (accuracies as fractions) with accuracies in percent.
-
-    Parameters
-    ----------
-    summary : pandas.DataFrame, shape (n_runs, ...)
-        One row per (method, seed); accuracy columns in [0, 1].
-
-    Returns
-    -------
-    pandas.DataFrame
-        A copy with every accuracy column of :data:`_PERCENT_COLUMNS` that is present multiplied by 100.
-    """
-    out = summary.copy()
-    for col in _PERCENT_COLUMNS:
-        if col in out:
-            out[col] = 100.0 * out[col].astype(float)
-    return out
-
 
 def runs_from_results_table(table: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
     """CREMA-D ``results_table`` (one row per run, percent) as the tidy ``runs`` frame of this module.
@@ -74,8 +50,8 @@ def runs_from_results_table(table: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
     Parameters
     ----------
     table : pandas.DataFrame
-        Columns ``run``, ``best_acc``, ``last_acc`` and ``last_visual_branch`` (percent), as written by
-        :func:`mmtheory.experiments.cremad.results_table`.
+        Columns ``run``, ``best_test_acc``, ``last_test_acc`` and ``last_test_acc_visual`` (percent), as
+        written by :func:`mmtheory.experiments.cremad.results_table`.
     seed : int
         The seed of these runs (one run per method).
 
@@ -84,15 +60,15 @@ def runs_from_results_table(table: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
     pandas.DataFrame
         Columns ``method``, ``seed``, ``best_test_acc``, ``last_test_acc``, ``last_test_acc_visual``.
     """
-    need = {"run", "best_acc", "last_acc", "last_visual_branch"}
+    need = {"run", "best_test_acc", "last_test_acc", "last_test_acc_visual"}
     missing = need - set(table.columns)
     if missing:
         raise ValueError(f"a CREMA-D results table needs columns {sorted(need)}; missing {sorted(missing)} "
                          "(make it with mmtheory.experiments.cremad.results_table).")
     return pd.DataFrame({"method": table["run"].astype(str), "seed": int(seed),
-                         "best_test_acc": table["best_acc"].astype(float),
-                         "last_test_acc": table["last_acc"].astype(float),
-                         "last_test_acc_visual": table["last_visual_branch"].astype(float)})
+                         "best_test_acc": table["best_test_acc"].astype(float),
+                         "last_test_acc": table["last_test_acc"].astype(float),
+                         "last_test_acc_visual": table["last_test_acc_visual"].astype(float)})
 
 
 def _paired(runs: pd.DataFrame, column: str, methods: Sequence[str]) -> pd.DataFrame:
@@ -115,8 +91,8 @@ def _paired(runs: pd.DataFrame, column: str, methods: Sequence[str]) -> pd.DataF
         raise ValueError(f"no seed has a finite {column!r} for any method of {list(methods)} (every run failed).")
     vals = wide.to_numpy()
     if np.nanmax(vals) <= 1.0:
-        raise ValueError(f"{column!r} looks like fractions (all <= 1); checks take percent: multiply by 100 "
-                         "(standin_runs does it for run_standin summaries).")
+        raise ValueError(f"{column!r} looks like fractions (all <= 1); checks take percent, as every result frame "
+                         "of the package gives it: multiply by 100.")
     if np.nanmin(vals) < 0 or np.nanmax(vals) > 100:
         raise ValueError(f"{column!r} must be accuracies in percent (0-100); got values in "
                          f"[{np.nanmin(vals):.4g}, {np.nanmax(vals):.4g}].")
@@ -278,15 +254,15 @@ def check_eta_weak(probes: pd.DataFrame, *, modality: str = "visual", baseline: 
                    method: str = "ogm-ge", level: float = 0.95) -> Verdict:
     r"""HP-eta-weak: OGM-GE lowers the weak encoder's latent quality :math:`\hat\eta` for every fusion.
 
-    :math:`\hat\eta` = linear-probe test error in percent (``100 * probe_err``). Per fusion, the decided
+    :math:`\hat\eta` = linear-probe test error in percent (``probe_err``). Per fusion, the decided
     difference is :math:`\hat\eta_\text{baseline} - \hat\eta_\text{OGM-GE}` per seed (positive: lowered);
     the claim needs every fusion (:func:`all_of`, Holm's rule for "differs").
 
     Parameters
     ----------
     probes : pandas.DataFrame
-        One row per (fusion, method, seed, modality) with ``probe_err`` in [0, 1] (``run_standin(...).probes``
-        with a ``fusion`` column).
+        One row per (fusion, method, seed, modality) with ``probe_err`` in percent, 0-100
+        (``run_standin(...).probes`` with a ``fusion`` column).
     modality : str
         The weak modality.
     baseline, method : str
@@ -297,14 +273,15 @@ def check_eta_weak(probes: pd.DataFrame, *, modality: str = "visual", baseline: 
         got = sorted(probes.columns) if isinstance(probes, pd.DataFrame) else type(probes).__name__
         raise ValueError(f"probes need columns {sorted(need)}; got {got}.")
     err = probes["probe_err"].astype(float)
-    if (err.dropna() < 0).any() or (err.dropna() > 1).any():
-        raise ValueError(f"probe_err must be an error rate in [0, 1]; got values in [{err.min():.4g}, {err.max():.4g}].")
+    if (err.dropna() < 0).any() or (err.dropna() > 100).any():
+        raise ValueError(f"probe_err must be an error rate in percent (0-100); got values in [{err.min():.4g}, "
+                         f"{err.max():.4g}].")
     sub = probes[probes["modality"] == modality]
     if sub.empty:
         raise ValueError(f"no probe of modality {modality!r}; modalities present: {sorted(set(probes['modality']))}.")
     parts, changes = {}, {}
     for fusion, g in sub.groupby("fusion", sort=False):
-        acc = g.assign(acc=100.0 * (1.0 - g["probe_err"].astype(float)))
+        acc = g.assign(acc=100.0 - g["probe_err"].astype(float))
         wide = _paired(acc, "acc", [baseline, method])
         # eta_base - eta_method = acc_method - acc_base (eta = 100 - acc)
         parts[str(fusion)] = decide_difference(wide[method], wide[baseline], ours="",

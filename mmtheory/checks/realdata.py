@@ -35,7 +35,7 @@ def check_undertrained(runs: pd.DataFrame, *, branch: str = "last_test_acc_visua
     Parameters
     ----------
     runs : pandas.DataFrame
-        One row per (method, seed), accuracies in percent (``standin_runs(run_standin(...).summary)``).
+        One row per (method, seed), accuracies in percent (``run_standin(...).summary``).
     branch : str
         Column of the weak branch's accuracy in the joint model.
     unimodal : str

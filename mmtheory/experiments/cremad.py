@@ -245,7 +245,8 @@ def results_table(run_dirs: dict[str, str | os.PathLike]) -> pd.DataFrame:
 
     Both the best-epoch accuracy (selected on the test set, as the official script does) and the
     last-epoch accuracy are reported, with the last epoch's accuracy of the visual branch (NaN for
-    the audio-only run).
+    the audio-only run). Accuracies in percent, named as in every result frame of the package:
+    ``paper_test_acc``, ``best_test_acc``, ``last_test_acc``, ``last_test_acc_visual``.
     """
     rows = []
     for name, d in run_dirs.items():
@@ -254,9 +255,9 @@ def results_table(run_dirs: dict[str, str | os.PathLike]) -> pd.DataFrame:
             raise FileNotFoundError(f"{path} is missing: run `python -m mmtheory train cremad --out {d} ...` first.")
         s = json.loads(path.read_text())
         paper = PENG_CREMAD.get(PAPER_ROW.get(name, ""), float("nan"))
-        rows.append({"run": name, "paper_acc": paper, "best_acc": 100 * s["best_test_acc"],
-                     "last_acc": 100 * s["last_test_acc"],
-                     "last_visual_branch": 100 * s.get("last_test_acc_visual", float("nan")),
+        rows.append({"run": name, "paper_test_acc": paper, "best_test_acc": s["best_test_acc"],
+                     "last_test_acc": s["last_test_acc"],
+                     "last_test_acc_visual": s.get("last_test_acc_visual", float("nan")),
                      "best_epoch": s["best_epoch"], "n_test": s.get("n_test"),
                      "epochs": s["config"]["epochs"], "device": s.get("device_name", "")})
     return pd.DataFrame(rows)

@@ -40,7 +40,8 @@ def linear_probe(z_train: torch.Tensor, y_train: torch.Tensor, z_test: torch.Ten
 
     Returns
     -------
-    dict with ``probe_acc``, ``probe_err`` (test) and ``probe_train_acc``.
+    dict with ``probe_acc``, ``probe_err`` (test) and ``probe_train_acc``, in percent (``probe_err`` =
+    100 - ``probe_acc``, percentage points, like ``eta_hat`` of :mod:`mmtheory.experiments.modality_sweep`).
     """
     mu, sd = z_train.mean(0), z_train.std(0).clamp_min(1e-6)
     a, b = (z_train - mu) / sd, (z_test - mu) / sd
@@ -58,9 +59,9 @@ def linear_probe(z_train: torch.Tensor, y_train: torch.Tensor, z_test: torch.Ten
 
     opt.step(closure)
     with torch.no_grad():
-        acc = float((head(b).argmax(1) == y_test).double().mean())
-        train_acc = float((head(a).argmax(1) == y_train).double().mean())
-    return {"probe_acc": acc, "probe_err": 1 - acc, "probe_train_acc": train_acc}
+        acc = 100.0 * float((head(b).argmax(1) == y_test).double().mean())
+        train_acc = 100.0 * float((head(a).argmax(1) == y_train).double().mean())
+    return {"probe_acc": acc, "probe_err": 100.0 - acc, "probe_train_acc": train_acc}
 
 
 @torch.no_grad()
@@ -92,7 +93,7 @@ def linear_probes(z_train: torch.Tensor, y_train: torch.Tensor, z_test: torch.Te
 
     Returns
     -------
-    list of R dicts with ``probe_acc``, ``probe_err`` (test) and ``probe_train_acc``.
+    list of R dicts with ``probe_acc``, ``probe_err`` (test) and ``probe_train_acc``, in percent.
     """
     if z_train.ndim != 3 or z_test.ndim != 3 or y_train.shape != z_train.shape[:2] or y_test.shape != z_test.shape[:2]:
         raise ValueError(f"expected z_train (R, n, D), y_train (R, n), z_test (R, m, D), y_test (R, m); got "
@@ -145,14 +146,19 @@ def linear_probes(z_train: torch.Tensor, y_train: torch.Tensor, z_test: torch.Te
         if not bool((t > 0).any()):
             break
         theta = theta - t[:, None, None] * delta
-    acc = ((b @ theta).argmax(-1) == y_test).double().mean(1).tolist()
-    train_acc = ((a @ theta).argmax(-1) == y_train).double().mean(1).tolist()
-    return [{"probe_acc": x, "probe_err": 1 - x, "probe_train_acc": t} for x, t in zip(acc, train_acc)]
+    acc = (100.0 * ((b @ theta).argmax(-1) == y_test).double().mean(1)).tolist()
+    train_acc = (100.0 * ((a @ theta).argmax(-1) == y_train).double().mean(1)).tolist()
+    return [{"probe_acc": x, "probe_err": 100.0 - x, "probe_train_acc": t} for x, t in zip(acc, train_acc)]
 
 
 @dataclass
 class StandinResult:
-    """Outputs of :func:`run_standin`: one row per run, per epoch, per step, per (run, modality) probe."""
+    """Outputs of :func:`run_standin`: one row per run, per epoch, per step, per (run, modality) probe.
+
+    Every accuracy (``best_test_acc``, ``last_test_acc``, ``last_test_acc_<u>``, ``probe_acc_<u>``,
+    ``test_acc``, ``test_acc_<u>``) and the probe error ``probe_err`` are in percent, as in every result
+    frame of the package (the papers' tables are in percent); differences are percentage points.
+    """
 
     summary: pd.DataFrame
     history: pd.DataFrame

@@ -292,7 +292,7 @@ def fit_standin_batched(runs: Sequence[StandinRun], train_sets: Sequence[tuple[M
     Each result equals that of :func:`mmtheory.train.late_fusion.fit` on the run's own model (initialised
     by :func:`standin_init`) with ``TensorBatches(train, batch_size, seed=train seed)`` and
     ``TrainConfig(method, epochs, lr, lr_step=10**9, alpha, optimizer, ogm=ogm_options, seed=run seed)``,
-    up to float rounding: history (per epoch: ``lr``, ``train_loss``, ``test_acc``, ``test_acc_<u>``) and
+    up to float rounding: history (per epoch: ``lr``, ``train_loss``, ``test_acc``, ``test_acc_<u>``, accuracies in percent) and
     steps (the OGM log of every joint run: scores, ratios, coefficients). The ``model`` of each result
     is ``None``; the trained weights are in the returned :class:`BatchedStandin`.
 
@@ -407,8 +407,8 @@ def fit_standin_batched(runs: Sequence[StandinRun], train_sets: Sequence[tuple[M
             total += per_run.detach() * b
         model.eval()
         correct, branch_correct = _evaluate(model, test_x, test_y, eval_batch)
-        acc_log.append(correct / n_test)
-        branch_log.append(branch_correct / n_test)
+        acc_log.append(100.0 * correct / n_test)  # percent, as every accuracy the package returns
+        branch_log.append(100.0 * branch_correct / n_test)
         loss_log.append(total / n)
         if not bool(torch.isfinite(total).all()):
             bad_run = brs[int(torch.nonzero(~torch.isfinite(total))[0])]

@@ -131,7 +131,7 @@ class TrainResult:
     model: nn.Module
 
     def summary(self) -> dict:
-        """Best-epoch (selected on the test set, as the official script) and last-epoch accuracies."""
+        """Best-epoch (selected on the test set, as the official script) and last-epoch accuracies (percent)."""
         h = self.history
         best = h.loc[h["test_acc"].idxmax()]
         out = {"best_epoch": int(best["epoch"]), "best_test_acc": float(best["test_acc"]),
@@ -169,7 +169,7 @@ def _to_device(inputs: Mapping[str, torch.Tensor], device, channels_last: bool) 
 
 @torch.no_grad()
 def evaluate(model: nn.Module, batches: Batches, device=None, amp: bool = False, channels_last: bool = False) -> dict:
-    """Accuracy of the fused prediction and of each modality's branch (``test_acc``, ``test_acc_<name>``)."""
+    """Accuracy of the fused prediction and of each modality's branch (``test_acc``, ``test_acc_<name>``), in percent."""
     model.eval()
     device = device or next(model.parameters()).device
     correct, branch_correct, n = 0, {}, 0
@@ -181,8 +181,8 @@ def evaluate(model: nn.Module, batches: Batches, device=None, amp: bool = False,
         for u, z in model.branch_logits(feats).items():
             branch_correct[u] = branch_correct.get(u, 0) + int((z.argmax(1) == y).sum())
         n += len(y)
-    out = {"test_acc": correct / max(n, 1)}
-    out.update({f"test_acc_{u}": c / max(n, 1) for u, c in branch_correct.items()})
+    out = {"test_acc": 100.0 * correct / max(n, 1)}
+    out.update({f"test_acc_{u}": 100.0 * c / max(n, 1) for u, c in branch_correct.items()})
     return out
 
 
@@ -341,7 +341,7 @@ def fit(model: nn.Module, train: Batches, test: Batches, cfg: TrainConfig, *, de
         row = {"epoch": epoch, "method": cfg.method, "lr": lr, "train_loss": train_loss}
         row.update(evaluate(model, test, run.device, run.amp, run.channels_last))  # 4. test accuracy
         rows.append(row)
-        bar.set_postfix(loss=f"{row['train_loss']:.3f}", test_acc=f"{row['test_acc']:.3f}")
+        bar.set_postfix(loss=f"{row['train_loss']:.3f}", test_acc=f"{row['test_acc']:.2f} %")
         if folder is not None and run.writer:
             _write_epoch(run, folder, rows, epoch)                  # 5. checkpoint, best.pt, histories
     result = TrainResult(pd.DataFrame(rows), _steps(run.ogm), model)
