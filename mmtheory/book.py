@@ -304,7 +304,9 @@ def reasons_table(card):
     return (view.style.hide(axis="index").set_uuid("scorecard_reasons").set_table_styles(styles)
             .apply(lambda _: colours, axis=None))
 
-#: The tag of the markdown cell that shows a chapter's claims panel (it ``{glue}``s the panel made at the end).
+#: The tag of the markdown cell that shows a chapter's claims panel in the built book (it ``{glue}``s the panel
+#: made at the end). The cell exists only in the staged copy the book renders (:func:`arrange_opening` adds it):
+#: in JupyterLab a ``{glue}`` directive is an "unknown directive" box, and the panel is shown by the last cell.
 PANEL_TAG = "claims-panel"
 
 
@@ -319,39 +321,38 @@ PANEL_GLUE_SOURCE = ('# The claims panel: made from the records this run wrote (
                      'glue("claims_panel", report.claims_panel("{stem}", cfg, results_dir=results_dir), display=True)')
 
 
+def _glues_panel(nb) -> bool:
+    return any(c.cell_type == "code" and "report.claims_panel(" in c.source for c in nb.cells)
+
+
 def add_panel_cells(path) -> bool:
-    """Give a chapter notebook its claims panel: the panel cell under the title and the glue cell at the end.
+    """Give a chapter notebook its claims panel: the cell at the end that makes and glues it.
 
     The chapter must define ``cfg``, ``results_dir``, ``report`` (``from mmtheory import report``) and
-    ``glue`` (``from myst_nb import glue``) before its last cell. Idempotent; only cell sources and tags
-    change (outputs of the other cells are kept). Returns True when the notebook was changed.
+    ``glue`` (``from myst_nb import glue``) before its last cell. The book shows the panel under the
+    title (:func:`arrange_opening` adds the panel cell to the staged copy). Idempotent; only cell
+    sources and tags change (outputs of the other cells are kept). Returns True when the notebook was changed.
     """
     import nbformat
 
     path = Path(path)
     nb = nbformat.read(path, as_version=4)
-    changed = False
-    if not any(PANEL_TAG in c.get("metadata", {}).get("tags", []) for c in nb.cells):
-        panel = nbformat.v4.new_markdown_cell(panel_cell_source())
-        panel.metadata["tags"] = [PANEL_TAG]
-        nb.cells.insert(1, panel)
-        changed = True
-    if not any(c.cell_type == "code" and "report.claims_panel(" in c.source for c in nb.cells):
-        cell = nbformat.v4.new_code_cell(PANEL_GLUE_SOURCE.format(stem=path.stem))
-        cell.metadata["tags"] = ["remove-cell"]
-        nb.cells.append(cell)
-        changed = True
-    if changed:
-        nbformat.write(nb, path)
-    return changed
+    if _glues_panel(nb):
+        return False
+    cell = nbformat.v4.new_code_cell(PANEL_GLUE_SOURCE.format(stem=path.stem))
+    cell.metadata["tags"] = ["remove-cell"]
+    nb.cells.append(cell)
+    nbformat.write(nb, path)
+    return True
 
 
 def arrange_opening(nb, box_source: str | None = None):
     """Order a staged chapter's opening: title, claims panel, re-run box (folded), then the introduction.
 
-    The notebook's first markdown cell is split after its ``# title`` line; the cell tagged
-    :data:`PANEL_TAG` (wherever it is) moves right under the title; the re-run box follows. Changes
-    ``nb`` (an ``nbformat`` notebook) in place and returns it.
+    The notebook's first markdown cell is split after its ``# title`` line; the claims panel cell (the
+    cell tagged :data:`PANEL_TAG`, wherever it is, or a new one when the chapter glues a panel) goes
+    right under the title; the re-run box follows. Changes ``nb`` (an ``nbformat`` notebook) in place
+    and returns it.
     """
     import nbformat
 
@@ -359,6 +360,9 @@ def arrange_opening(nb, box_source: str | None = None):
     panel = next((c for c in cells if PANEL_TAG in c.get("metadata", {}).get("tags", [])), None)
     if panel is not None:
         cells.remove(panel)
+    elif _glues_panel(nb):
+        panel = nbformat.v4.new_markdown_cell(panel_cell_source())
+        panel.metadata["tags"] = [PANEL_TAG]
     first = cells[0]
     opening = [panel] if panel is not None else []
     if box_source is not None:
