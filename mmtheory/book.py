@@ -74,12 +74,16 @@ def rerun_box(chapter: str, timings: dict[str, dict[str, dict]] | None = None, b
     return "\n".join(lines)
 
 
+#: The suffix of a chapter's page name under each profile in the built book (the full pages sit beside the quick ones).
+PAGE_SUFFIX = {"quick": "", "full": "-full"}
+
 #: What each profile is, in one line (the landing page, the profile notes and the scorecard say the same).
 PROFILE_MEANING = {
     "quick": "the quick profile: small settings a 2-core CPU runs in minutes; CI re-executes these pages and "
              "compares every output",
-    "full": "the full profile: the paper-scale settings; executed once by `bash scripts/build.sh full` and "
-            "committed, not re-executed by CI",
+    "full": "the full profile: larger settings (the paper's values where the paper fixes them, more samples, "
+            "epochs and seeds elsewhere; the re-run box lists both profiles' settings); executed once by "
+            "`bash scripts/build.sh full` and committed, not re-executed by CI",
 }
 
 
@@ -122,7 +126,11 @@ def evidence_text(rec: dict) -> str:
             text += f"; about {int(need)} needed"
         return text + ")"
     n = deciding_difference(rec).get("n")
-    return f"n = {int(n)}" if isinstance(n, (int, float)) and n == n else ""
+    if not isinstance(n, (int, float)) or n != n:
+        return ""
+    parts = details.get("parts")
+    # a claim made of parts (cells, pairs, fusions): n is the deciding part's, not the claim's
+    return f"n = {int(n)} in each of {len(parts)} parts" if isinstance(parts, dict) and parts else f"n = {int(n)}"
 
 
 def profiles_frame(profiles=("quick", "full"), results_dir=None):
@@ -135,13 +143,17 @@ def profiles_frame(profiles=("quick", "full"), results_dir=None):
         ``status_p`` (with " (power not shown)" appended where :data:`mmtheory.checks.POWER_RULE` applies),
         ``difference_p`` (estimate and interval, :func:`mmtheory.report.fmt_interval`) and
         ``evidence_p`` (:func:`evidence_text`); ``changed`` is True where the bare statuses differ
-        between profiles that both have a record.
+        between profiles that both have a record. A record written by other code than the installed
+        package (its ``code`` digest, :func:`mmtheory.runs.code_digest`) has " (older code)" appended to
+        its status: its chapter has not been re-executed since the package changed.
     """
     import pandas as pd
 
     from mmtheory.claims import claim_records
     from mmtheory.report import deciding_difference, fmt_interval
+    from mmtheory.runs import code_digest
 
+    current = code_digest()
     cols: dict[str, dict] = {}
     bare: dict[str, dict] = {}
     order: list[tuple[str, str]] = []
@@ -154,6 +166,8 @@ def profiles_frame(profiles=("quick", "full"), results_dir=None):
             st = rec["status"]
             bare[cid][prof] = st
             mark = " (power not shown)" if st == "holds" and rec.get("power_shown") is False else ""
+            if st != "not yet run" and rec.get("code") and rec["code"] != current:
+                mark += " (older code)"
             d = deciding_difference(rec) if st != "not yet run" else {}
             diff = fmt_interval(d.get("estimate"), d.get("lo"), d.get("hi"), d.get("units", "")) if d else ""
             cols[cid].update({f"status_{prof}": st + mark, f"difference_{prof}": "" if diff == "\u2014" else diff,
@@ -184,7 +198,9 @@ def profiles_table(frame, link_suffix: str = ".html"):
                         + ("<br><b>changed</b>" if r["changed"] else "")}
         colour = {"claim": ""}
         for p in profs:
-            row[f"{p}: status"] = esc(r[f"status_{p}"])
+            page = f"{r['chapter']}{PAGE_SUFFIX.get(p, '-' + p)}{link_suffix}"  # the page of that profile
+            row[f"{p}: status"] = (f'<a href="{esc(page)}">{esc(r[f"status_{p}"])}</a>'
+                                   if r[f"status_{p}"] != "not yet run" else esc(r[f"status_{p}"]))
             row[f"{p}: difference [interval]"] = esc(r[f"difference_{p}"])
             row[f"{p}: evidence"] = esc(r[f"evidence_{p}"])
             base = r[f"status_{p}"].split(" (")[0]

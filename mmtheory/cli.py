@@ -16,9 +16,10 @@ def _cmd_claims(args: argparse.Namespace) -> int:
     folder = claims.resolve_results_dir(args.results_dir) / args.profile / "claims"
     if not folder.is_dir() or not any(folder.glob("*.json")):
         where = "" if folder.parent.parent.is_dir() else " (that folder does not exist)"
+        build_cmd = "bash scripts/build.sh" + ("" if args.profile == "quick" else f" {args.profile}")
         print(f"error: no claim records of the {args.profile} profile under {folder}{where}. The book's records "
               "are committed in results/ of a checkout of the repository: pass --results-dir <checkout>/results "
-              "or set MMTHEORY_RESULTS_DIR, or execute the chapters (bash scripts/build.sh) to write them.",
+              f"or set MMTHEORY_RESULTS_DIR, or execute the chapters ({build_cmd}) to write them.",
               file=sys.stderr)
         return 1
     _, problems = claims.read_records(args.profile, args.results_dir)

@@ -467,6 +467,8 @@ def record_all(verdicts: dict[str, "Verdict"], *, profile: str, params: dict[str
 
     if not isinstance(verdicts, dict) or not all(isinstance(v, _Verdict) for v in verdicts.values()):
         raise TypeError("record_all() needs a dict {claim id: Verdict}.")
+    if not verdicts:
+        raise ValueError("record_all() got no verdicts: pass {claim id: Verdict} with at least one claim.")
     unknown = [cid for cid in verdicts if cid not in CLAIMS]
     if unknown:
         raise KeyError(f"unknown claim id(s) {unknown}; registered ids: {sorted(CLAIMS)}.")

@@ -26,6 +26,7 @@ import datetime
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -44,7 +45,7 @@ ENV_INPUTS = ("MMTHEORY_IEMOCAP", "MMTHEORY_CREMAD")
 PROFILES = ("quick", "full")
 #: The sidebar caption of the paper-scale part, and the suffix of its pages' names (beside the quick pages).
 FULL_CAPTION = "Paper-scale run (full profile)"
-FULL_SUFFIX = "-full"
+FULL_SUFFIX = "-full"  # = mmtheory.book.PAGE_SUFFIX["full"] (tests/test_profiles_publication.py checks)
 
 
 def run_dir_for(profile: str, root: Path | None = None) -> Path:
@@ -241,6 +242,10 @@ def add_rerun_boxes(paths: list[Path], states: dict[str, dict] | None = None) ->
         nbformat.write(nb, path)
 
 
+#: A markdown link to a chapter notebook beside it: ``](08_ogm_imbalance.ipynb)`` or ``](08_x.ipynb#section)``.
+_FULL_LINK = re.compile(r"\]\((?:\.\./notebooks/|\./)?(?P<stem>\d\d_[A-Za-z0-9_]+)\.ipynb(?P<rest>#[^)]*)?\)")
+
+
 def stage_full_pages(src: Path, chapters: list[str], states: dict[str, dict]) -> list[str]:
     """Stage the full-profile executions that exist beside the quick pages; return their toc entries.
 
@@ -267,6 +272,11 @@ def stage_full_pages(src: Path, chapters: list[str], states: dict[str, dict]) ->
             number = chapter.split("_", 1)[0]
             label = f"Chapter {int(number)}, full profile: " if number.isdigit() else "Full profile: "
             title.source = "# " + label + title.source[2:].rstrip()
+        for cell in nb.cells:  # links between chapters stay in the full part where the target has a full page
+            if cell.cell_type == "markdown":
+                cell.source = _FULL_LINK.sub(
+                    lambda m: f"]({m['stem']}{FULL_SUFFIX}.ipynb{m['rest'] or ''})"
+                    if (full_dir / f"{m['stem']}.ipynb").exists() and m["stem"] != SCORECARD else m[0], cell.source)
         nb.cells.insert(1, nbformat.v4.new_markdown_cell(profile_note(chapter, "full", f"{chapter}.ipynb")))
         nbformat.write(nb, page)
         quick = src / "notebooks" / f"{chapter}.ipynb"

@@ -37,6 +37,23 @@ def test_every_chapter_has_a_rerun_box_generated_from_the_profiles(built_book):
     assert "quick 35 s on a 2-core CPU" in box and "full on a GPU not measured yet" in box
 
 
+def test_every_chapter_is_published_under_both_profiles(built_book):
+    """Issue 19: the full profile of every chapter is executed, committed and published beside the quick one."""
+    html, out = built_book
+    assert out.returncode == 0
+    executed = sorted(p.stem for p in (ROOT / "results" / "full" / "notebooks").glob("*.ipynb"))
+    assert executed == sorted(PROFILES)  # every chapter with settings (09 runs its stand-in part without CREMA-D)
+    for chapter in PROFILES:
+        page = (html / "notebooks" / f"{chapter}-full.html").read_text()
+        text = re.sub(r"<[^>]+>", "", page)
+        assert "full profile" in text and "produced with the &#39;full&#39; profile" in page, chapter
+        assert f'href="{chapter}.html' in page, chapter  # the profile note links the quick twin
+        quick = (html / "notebooks" / f"{chapter}.html").read_text()
+        assert f'href="{chapter}-full.html' in quick, chapter
+    card = (html / "notebooks" / "99_scorecard.html").read_text()
+    assert "Quick and full, side by side" in card and "full: status" in card
+
+
 def test_math_is_served_locally(built_book):
     html, out = built_book
     assert out.returncode == 0

@@ -46,7 +46,7 @@ def test_profiles_frame_puts_quick_and_full_side_by_side_and_flags_a_changed_sta
 
 def test_profile_note_links_the_other_profile():
     assert "[08_ogm_imbalance (full)](x-full.ipynb)" in profile_note("08_ogm_imbalance", "quick", "x-full.ipynb")
-    assert "paper-scale" in profile_note("08_ogm_imbalance", "full", "08_ogm_imbalance.ipynb")
+    assert "larger settings" in profile_note("08_ogm_imbalance", "full", "08_ogm_imbalance.ipynb")
     with pytest.raises(ValueError, match="unknown profile"):
         profile_note("08", "medium", "x")
 
@@ -61,6 +61,7 @@ def test_full_pages_are_staged_beside_the_quick_ones_with_their_own_toc_part(tmp
     _tiny_notebook(executed, "print('full')")
     nb = nbformat.read(executed, as_version=4)
     nb.cells.insert(0, nbformat.v4.new_markdown_cell("# Chapter A\n\nIntro."))
+    nb.cells.append(nbformat.v4.new_markdown_cell("See [A](01_a.ipynb#top), [B](02_b.ipynb), [card](99_scorecard.ipynb)."))
     nbformat.write(nb, executed)
     _tiny_notebook(tmp_path / "results" / "full" / "notebooks" / "99_scorecard.ipynb", "1")  # never a page
     entries = bb.stage_full_pages(src, ["01_a", "02_b", "99_scorecard"], {"01_a": {"state": "cache", "date": None}})
@@ -68,6 +69,8 @@ def test_full_pages_are_staged_beside_the_quick_ones_with_their_own_toc_part(tmp
     page = nbformat.read(src / "notebooks" / "01_a-full.ipynb", as_version=4)
     assert page.cells[0].source == "# Chapter 1, full profile: Chapter A"
     assert "(01_a.ipynb)" in page.cells[1].source and "Re-run this chapter" in "".join(c.source for c in page.cells)
+    # links stay in the full part where the target has a full page; the others (and the scorecard) are kept
+    assert page.cells[-1].source == "See [A](01_a-full.ipynb#top), [B](02_b.ipynb), [card](99_scorecard.ipynb)."
     quick = nbformat.read(src / "notebooks" / "01_a.ipynb", as_version=4)
     assert any("(01_a-full.ipynb)" in c.source for c in quick.cells)
     toc = {"root": "book/intro", "parts": [{"caption": "A", "chapters": [{"file": "notebooks/01_a"}]},
@@ -77,6 +80,12 @@ def test_full_pages_are_staged_beside_the_quick_ones_with_their_own_toc_part(tmp
     assert toc["parts"][1]["caption"] == "Reproduction"  # the input is not changed
     assert bb.staged_toc(toc, []) == toc
     yaml.safe_dump(out)
+
+
+def test_the_page_suffix_is_one_value_in_the_build_and_the_package():
+    from mmtheory.book import PAGE_SUFFIX
+
+    assert _build_book_module().FULL_SUFFIX == PAGE_SUFFIX["full"]
 
 
 def test_the_scorecard_key_follows_the_records_of_both_profiles(tmp_path):

@@ -276,6 +276,9 @@ def check_eta_weak(probes: pd.DataFrame, *, modality: str = "visual", baseline: 
     if (err.dropna() < 0).any() or (err.dropna() > 100).any():
         raise ValueError(f"probe_err must be an error rate in percent (0-100); got values in [{err.min():.4g}, "
                          f"{err.max():.4g}].")
+    if len(err.dropna()) and (err.dropna() <= 1.0).all():  # 100 - err would pass the accuracy guard below
+        raise ValueError("probe_err looks like fractions (all <= 1); checks take percent, as every result frame of "
+                         "the package gives it: multiply by 100.")
     sub = probes[probes["modality"] == modality]
     if sub.empty:
         raise ValueError(f"no probe of modality {modality!r}; modalities present: {sorted(set(probes['modality']))}.")
