@@ -56,6 +56,31 @@ def test_batched_equals_the_loop_with_every_ogm_option_and_the_broken_worlds():
         _assert_same(b[k], lp[k])
 
 
+@pytest.mark.parametrize("fusion", ["concat", "film"])
+def test_testing_only_the_last_epoch_changes_nothing_else(fusion):
+    """eval_epochs="last": the last epoch's accuracies, the losses, the OGM log and the probes are those of
+    "all"; the other epochs' test accuracies and the best epoch are NaN (not measured); the loop agrees."""
+    kw = dict(SMALL, fusion=fusion, methods=("baseline", "ogm-ge"))
+    every, last = run_standin(eval_epochs="all", **kw), run_standin(eval_epochs="last", **kw)
+    _assert_same(last, run_standin(eval_epochs="last", compute="loop", **kw))
+    pd.testing.assert_frame_equal(last.steps, every.steps)
+    pd.testing.assert_frame_equal(last.probes, every.probes)
+    tested = [c for c in every.history.columns if c.startswith("test_acc")]
+    final = every.history["epoch"] == SMALL["epochs"] - 1
+    pd.testing.assert_frame_equal(last.history.drop(columns=tested), every.history.drop(columns=tested))
+    pd.testing.assert_frame_equal(last.history.loc[final, tested], every.history.loc[final, tested])
+    assert last.history.loc[~final, tested].isna().all().all()
+    assert last.summary[["best_epoch", "best_test_acc"]].isna().all().all()
+    same = [c for c in every.summary.columns if c not in ("best_epoch", "best_test_acc")]
+    pd.testing.assert_frame_equal(last.summary[same], every.summary[same])
+    bkw = dict(SMALL, fusion=fusion)
+    b_last = broken_worlds(AVStandin(), which=("alpha0",), real=last, eval_epochs="last", **bkw)["alpha0"]
+    b_every = broken_worlds(AVStandin(), which=("alpha0",), real=every, **bkw)["alpha0"]
+    pd.testing.assert_frame_equal(b_last.probes, b_every.probes)
+    with pytest.raises(ValueError, match="eval_epochs"):
+        run_standin(eval_epochs="some", **kw)
+
+
 def test_each_runs_ge_noise_is_its_own_stream():
     """Two OGM-GE runs on the same data and init but different noise seeds differ only by the noise."""
     world = AVStandin()

@@ -18,6 +18,7 @@ from torch.nn import functional as F
 
 from mmtheory.data.av_standin import AVStandin
 from mmtheory.seeding import numpy_rng
+from mmtheory.train.batched_ogm import EVAL_EPOCHS
 from mmtheory.train.late_fusion import TensorBatches, TrainConfig, fit
 
 UNIMODAL = "{}-only"
@@ -222,7 +223,8 @@ def run_standin(world: AVStandin | None = None, *, n_train: int = 400, n_test: i
                 epochs: int = 60, lr: float = 0.01, batch_size: int = 64, alpha: float = 0.8,
                 modulation_end: int | None = None, hidden: int = 64, features: int = 32, fusion: str = "concat",
                 optimizer: str = "sgd", unimodal: bool = True, ogm_options: Mapping | None = None,
-                scheduler=None, compute: str = "batched", data: tuple | None = None) -> StandinResult:
+                scheduler=None, compute: str = "batched", data: tuple | None = None,
+                eval_epochs: str = "all") -> StandinResult:
     """Train unimodal models and late-fusion models with each method on the stand-in, for each seed.
 
     Seed ``s`` draws its own training set (``world.sample(n_train, seed=s)``), minibatch order,
@@ -251,9 +253,18 @@ def run_standin(world: AVStandin | None = None, *, n_train: int = 400, n_test: i
     :class:`RealPair`. Seed ``s`` trains on ``n_train`` training rows drawn with seed ``s`` (all of them
     when ``n_train`` is None or larger) and every seed is tested on the whole test arrays (``n_test`` is
     not used).
+
+    ``eval_epochs``: ``"all"`` (default) tests every run after every epoch (the history, and the
+    best-epoch accuracy the official script reports); ``"last"`` tests only after the last epoch, for
+    callers that read nothing but the last epoch and the probes: the history's test accuracies of the
+    other epochs and ``best_epoch`` / ``best_test_acc`` are then NaN (not measured), the rest is the same
+    (training does not depend on evaluation; a test checks it). With a 20 000-row test set, testing
+    after every epoch costs more than training the stand-in.
     """
     if compute not in COMPUTE:
         raise ValueError(f"compute must be one of {COMPUTE}; got {compute!r}.")
+    if eval_epochs not in EVAL_EPOCHS:
+        raise ValueError(f"eval_epochs must be one of {EVAL_EPOCHS}; got {eval_epochs!r}.")
     if data is not None:
         if world is not None:
             raise ValueError("give either a stand-in world or data=(train_views, train_labels, test_views, "
@@ -265,7 +276,8 @@ def run_standin(world: AVStandin | None = None, *, n_train: int = 400, n_test: i
         shared = dict(world=world, n_train=n_train, n_test=n_test, methods=tuple(methods), epochs=epochs, lr=lr,
                       batch_size=batch_size, alpha=alpha, modulation_end=modulation_end, hidden=hidden,
                       features=features, fusion=fusion, optimizer=optimizer, unimodal=unimodal,
-                      ogm_options=dict(ogm_options) if ogm_options else None, compute=compute)
+                      ogm_options=dict(ogm_options) if ogm_options else None, compute=compute,
+                      eval_epochs=eval_epochs)
         parts = map_runs(run_standin, [dict(seeds=[int(s)]) for s in seeds], scheduler, shared=shared,
                          desc="stand-in seeds", log=None)
         return _concat(parts)
@@ -273,7 +285,8 @@ def run_standin(world: AVStandin | None = None, *, n_train: int = 400, n_test: i
     job = _Job(world, tuple(methods), float(alpha), bool(unimodal))
     return _standin_jobs([job], n_train=n_train, n_test=n_test, seeds=seeds, epochs=epochs, lr=lr,
                          batch_size=batch_size, modulation_end=modulation_end, hidden=hidden, features=features,
-                         fusion=fusion, optimizer=optimizer, ogm_options=ogm_options, compute=compute)[0]
+                         fusion=fusion, optimizer=optimizer, ogm_options=ogm_options, compute=compute,
+                         eval_epochs=eval_epochs)[0]
 
 
 @dataclass(frozen=True)
@@ -293,7 +306,8 @@ def _concat(parts: Sequence[StandinResult]) -> StandinResult:
 
 def _standin_jobs(jobs: Sequence[_Job], *, n_train: int, n_test: int, seeds: Sequence[int], epochs: int, lr: float,
                   batch_size: int, modulation_end: int | None, hidden: int, features: int, fusion: str,
-                  optimizer: str, ogm_options: Mapping | None, compute: str) -> list[StandinResult]:
+                  optimizer: str, ogm_options: Mapping | None, compute: str,
+                  eval_epochs: str = "all") -> list[StandinResult]:
     """The runs of several :func:`run_standin` calls (one per job) that share everything but world,
     methods, alpha and unimodal: one batched model for all of them (``compute="batched"``), or the loop."""
     from mmtheory.train.batched_ogm import StandinRun, fit_standin_batched, standin_init, standin_model, \
@@ -332,7 +346,8 @@ def _standin_jobs(jobs: Sequence[_Job], *, n_train: int, n_test: int, seeds: Seq
     if compute == "batched":
         results, model = fit_standin_batched(specs, trains, tests, hidden=hidden, features=features,
                                              n_classes=n_classes, fusion=fusion, epochs=epochs, lr=lr,
-                                             batch_size=batch_size, optimizer=optimizer, ogm_options=options)
+                                             batch_size=batch_size, optimizer=optimizer, ogm_options=options,
+                                             eval_epochs=eval_epochs)
         with torch.no_grad():
             model.eval()
             feats = {}
@@ -357,6 +372,9 @@ def _standin_jobs(jobs: Sequence[_Job], *, n_train: int, n_test: int, seeds: Seq
             res = fit(model, TensorBatches({u: train_x[u] for u in mods}, train_y, batch_size, seed=data_seed),
                       TensorBatches({u: test_x[u] for u in mods}, test_y, 4096, shuffle=False), cfg, device="cpu",
                       desc=f"{label} seed {spec.seed}")
+            if eval_epochs == "last":  # the reference evaluates every epoch: keep what "last" measures
+                tested = [c for c in res.history.columns if c.startswith("test_acc")]
+                res.history.loc[res.history["epoch"] < epochs - 1, tested] = np.nan
             results.append(res)
             features_of.append({u: (encode_all(model.encoders[u], train_x[u]), encode_all(model.encoders[u], test_x[u]))
                                 for u in mods})
@@ -374,6 +392,8 @@ def _standin_jobs(jobs: Sequence[_Job], *, n_train: int, n_test: int, seeds: Seq
         for i in range(pos, pos + n_runs):
             spec, label, res = specs[i], labels[i], results[i]
             row = {"method": label, "seed": spec.seed, **res.summary()}
+            if eval_epochs == "last":  # no best epoch: only the last one was tested
+                row.update(best_epoch=np.nan, best_test_acc=np.nan)
             for u in spec.modalities:
                 p = probe_of[(i, u)]
                 probes.append({"method": label, "seed": spec.seed, "modality": u, **p})
@@ -464,6 +484,8 @@ def broken_worlds(world: AVStandin | None = None, *, which: Sequence[str] = ("ba
         shared.update({k: v for k, v in kwargs.items() if k != "scheduler"})
         if shared["compute"] not in COMPUTE:
             raise ValueError(f"compute must be one of {COMPUTE}; got {shared['compute']!r}.")
+        if shared["eval_epochs"] not in EVAL_EPOCHS:
+            raise ValueError(f"eval_epochs must be one of {EVAL_EPOCHS}; got {shared['eval_epochs']!r}.")
         trained = dict(zip(jobs, _standin_jobs(list(jobs.values()), **shared))) if jobs else {}
     out = {}
     if "balanced" in which:
