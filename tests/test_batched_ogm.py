@@ -81,6 +81,18 @@ def test_testing_only_the_last_epoch_changes_nothing_else(fusion):
         run_standin(eval_epochs="some", **kw)
 
 
+def test_skipping_the_probes_changes_nothing_else():
+    """probes=False: no probe frame and no probe column; every other frame equals the run with probes."""
+    kw = dict(SMALL, methods=("baseline", "ogm-ge"), eval_epochs="last")
+    with_p, without = run_standin(**kw), run_standin(probes=False, **kw)
+    assert without.probes.empty and not [c for c in without.summary.columns if c.startswith("probe")]
+    pd.testing.assert_frame_equal(without.summary, with_p.summary.drop(columns=["probe_acc_audio", "probe_acc_visual"]))
+    for k in ("history", "steps"):
+        pd.testing.assert_frame_equal(getattr(without, k), getattr(with_p, k))
+    b = broken_worlds(AVStandin(), which=("alpha0",), real=without, probes=False, **dict(SMALL, eval_epochs="last"))
+    assert b["alpha0"].probes.empty and set(b["alpha0"].summary["method"]) == {"baseline", "ogm-ge"}
+
+
 def test_each_runs_ge_noise_is_its_own_stream():
     """Two OGM-GE runs on the same data and init but different noise seeds differ only by the noise."""
     world = AVStandin()

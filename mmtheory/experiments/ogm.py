@@ -224,7 +224,7 @@ def run_standin(world: AVStandin | None = None, *, n_train: int = 400, n_test: i
                 modulation_end: int | None = None, hidden: int = 64, features: int = 32, fusion: str = "concat",
                 optimizer: str = "sgd", unimodal: bool = True, ogm_options: Mapping | None = None,
                 scheduler=None, compute: str = "batched", data: tuple | None = None,
-                eval_epochs: str = "all") -> StandinResult:
+                eval_epochs: str = "all", probes: bool = True) -> StandinResult:
     """Train unimodal models and late-fusion models with each method on the stand-in, for each seed.
 
     Seed ``s`` draws its own training set (``world.sample(n_train, seed=s)``), minibatch order,
@@ -260,6 +260,10 @@ def run_standin(world: AVStandin | None = None, *, n_train: int = 400, n_test: i
     other epochs and ``best_epoch`` / ``best_test_acc`` are then NaN (not measured), the rest is the same
     (training does not depend on evaluation; a test checks it). With a 20 000-row test set, testing
     after every epoch costs more than training the stand-in.
+
+    ``probes``: ``True`` (default) fits the frozen-encoder linear probe of every (run, modality) (the
+    ``probes`` frame and the summary's ``probe_acc_<u>`` columns); ``False`` skips them for callers that
+    read no probe (the ``probes`` frame is then empty and the summary has no probe column).
     """
     if compute not in COMPUTE:
         raise ValueError(f"compute must be one of {COMPUTE}; got {compute!r}.")
@@ -277,7 +281,7 @@ def run_standin(world: AVStandin | None = None, *, n_train: int = 400, n_test: i
                       batch_size=batch_size, alpha=alpha, modulation_end=modulation_end, hidden=hidden,
                       features=features, fusion=fusion, optimizer=optimizer, unimodal=unimodal,
                       ogm_options=dict(ogm_options) if ogm_options else None, compute=compute,
-                      eval_epochs=eval_epochs)
+                      eval_epochs=eval_epochs, probes=bool(probes))
         parts = map_runs(run_standin, [dict(seeds=[int(s)]) for s in seeds], scheduler, shared=shared,
                          desc="stand-in seeds", log=None)
         return _concat(parts)
@@ -286,7 +290,7 @@ def run_standin(world: AVStandin | None = None, *, n_train: int = 400, n_test: i
     return _standin_jobs([job], n_train=n_train, n_test=n_test, seeds=seeds, epochs=epochs, lr=lr,
                          batch_size=batch_size, modulation_end=modulation_end, hidden=hidden, features=features,
                          fusion=fusion, optimizer=optimizer, ogm_options=ogm_options, compute=compute,
-                         eval_epochs=eval_epochs)[0]
+                         eval_epochs=eval_epochs, probes=bool(probes))[0]
 
 
 @dataclass(frozen=True)
@@ -307,7 +311,7 @@ def _concat(parts: Sequence[StandinResult]) -> StandinResult:
 def _standin_jobs(jobs: Sequence[_Job], *, n_train: int, n_test: int, seeds: Sequence[int], epochs: int, lr: float,
                   batch_size: int, modulation_end: int | None, hidden: int, features: int, fusion: str,
                   optimizer: str, ogm_options: Mapping | None, compute: str,
-                  eval_epochs: str = "all") -> list[StandinResult]:
+                  eval_epochs: str = "all", probes: bool = True) -> list[StandinResult]:
     """The runs of several :func:`run_standin` calls (one per job) that share everything but world,
     methods, alpha and unimodal: one batched model for all of them (``compute="batched"``), or the loop."""
     from mmtheory.train.batched_ogm import StandinRun, fit_standin_batched, standin_init, standin_model, \
@@ -351,14 +355,14 @@ def _standin_jobs(jobs: Sequence[_Job], *, n_train: int, n_test: int, seeds: Seq
         with torch.no_grad():
             model.eval()
             feats = {}
-            for u, e in model.encoders.items():
+            for u, e in (model.encoders.items() if probes else ()):  # features: for the probes only
                 idx = model.enc_runs[u]
                 xtr = torch.stack([trains[specs[i].data][0][u] for i in idx])
                 xte = torch.stack([tests[specs[i].test][0][u] for i in idx])
                 ftr, fte = model.encode(u, xtr).float(), model.encode(u, xte).float()
                 for row, i in enumerate(idx):
                     feats[(i, u)] = (ftr[row], fte[row])
-        features_of = [{u: feats[(i, u)] for u in spec.modalities} for i, spec in enumerate(specs)]
+        features_of = [{u: feats[(i, u)] for u in spec.modalities} if probes else {} for i, spec in enumerate(specs)]
     else:
         results = []
         for spec, label in zip(specs, labels):
@@ -377,26 +381,26 @@ def _standin_jobs(jobs: Sequence[_Job], *, n_train: int, n_test: int, seeds: Seq
                 res.history.loc[res.history["epoch"] < epochs - 1, tested] = np.nan
             results.append(res)
             features_of.append({u: (encode_all(model.encoders[u], train_x[u]), encode_all(model.encoders[u], test_x[u]))
-                                for u in mods})
+                                for u in (mods if probes else ())})
     # every (run, modality) probe in one batched solve (the same for both computes: it is evaluation)
-    keys = [(i, u) for i, spec in enumerate(specs) for u in spec.modalities]
-    fitted = linear_probes(torch.stack([features_of[i][u][0] for i, u in keys]),
-                           torch.stack([trains[specs[i].data][1] for i, _ in keys]),
-                           torch.stack([features_of[i][u][1] for i, u in keys]),
-                           torch.stack([tests[specs[i].test][1] for i, _ in keys]), n_classes)
+    keys = [(i, u) for i, spec in enumerate(specs) for u in spec.modalities] if probes else []
+    fitted = [] if not keys else linear_probes(torch.stack([features_of[i][u][0] for i, u in keys]),
+                                               torch.stack([trains[specs[i].data][1] for i, _ in keys]),
+                                               torch.stack([features_of[i][u][1] for i, u in keys]),
+                                               torch.stack([tests[specs[i].test][1] for i, _ in keys]), n_classes)
     probe_of = dict(zip(keys, fitted))
     out, pos = [], 0
     for j in jobs:
-        summary, hist, steps, probes = [], [], [], []
+        summary, hist, steps, probe_rows = [], [], [], []
         n_runs = (len(j.methods) + (len(names) if j.unimodal else 0)) * len(seeds)
         for i in range(pos, pos + n_runs):
             spec, label, res = specs[i], labels[i], results[i]
             row = {"method": label, "seed": spec.seed, **res.summary()}
             if eval_epochs == "last":  # no best epoch: only the last one was tested
                 row.update(best_epoch=np.nan, best_test_acc=np.nan)
-            for u in spec.modalities:
+            for u in (spec.modalities if probes else ()):
                 p = probe_of[(i, u)]
-                probes.append({"method": label, "seed": spec.seed, "modality": u, **p})
+                probe_rows.append({"method": label, "seed": spec.seed, "modality": u, **p})
                 row[f"probe_acc_{u}"] = p["probe_acc"]
             summary.append(row)
             hist.append(res.history.assign(method=label, seed=spec.seed))
@@ -405,7 +409,7 @@ def _standin_jobs(jobs: Sequence[_Job], *, n_train: int, n_test: int, seeds: Seq
         pos += n_runs
         out.append(StandinResult(pd.DataFrame(summary), pd.concat(hist, ignore_index=True),
                                  pd.concat(steps, ignore_index=True) if steps else pd.DataFrame(),
-                                 pd.DataFrame(probes)))
+                                 pd.DataFrame(probe_rows)))
     return out
 
 
