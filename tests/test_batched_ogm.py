@@ -93,6 +93,25 @@ def test_skipping_the_probes_changes_nothing_else():
     assert b["alpha0"].probes.empty and set(b["alpha0"].summary["method"]) == {"baseline", "ogm-ge"}
 
 
+@pytest.mark.parametrize("fusion", ["concat", "gated"])
+def test_the_real_run_trained_with_its_broken_worlds_equals_the_two_calls(fusion):
+    """broken_worlds(with_real=...) trains the chapter's run and its broken worlds as one model: same frames
+    as run_standin followed by broken_worlds(real=...)."""
+    kw = dict(SMALL, fusion=fusion, eval_epochs="last")
+    own = dict(methods=("baseline", "ogm-ge"), alpha=0.8, unimodal=fusion == "concat")
+    which = ("balanced", "alpha0") if fusion == "concat" else ("alpha0",)
+    together = broken_worlds(AVStandin(), which=which, with_real=own, **kw)
+    real = run_standin(AVStandin(), **own, **kw)
+    apart = {"real": real, **broken_worlds(AVStandin(), which=which, real=real, **kw)}
+    assert list(together) == list(apart) == ["real", *which]
+    for k in apart:
+        _assert_same(together[k], apart[k])
+    with pytest.raises(ValueError, match="not both"):
+        broken_worlds(AVStandin(), which=which, real=real, with_real=own, **kw)
+    with pytest.raises(ValueError, match="with_real takes"):
+        broken_worlds(AVStandin(), which=which, with_real=dict(own, fusion="sum"), **kw)
+
+
 def test_each_runs_ge_noise_is_its_own_stream():
     """Two OGM-GE runs on the same data and init but different noise seeds differ only by the noise."""
     world = AVStandin()

@@ -6,6 +6,7 @@ encoder linear probe per modality, the empirical counterpart of Huang et al.'s e
 
 from __future__ import annotations
 
+import inspect
 import warnings
 from dataclasses import dataclass
 from typing import Mapping, Sequence
@@ -423,7 +424,8 @@ BROKEN_WORLDS = {
 
 
 def broken_worlds(world: AVStandin | None = None, *, which: Sequence[str] = ("balanced", "alpha0"),
-                  real: StandinResult | None = None, balanced_scale: float = 1.0, **kwargs) -> dict[str, StandinResult]:
+                  real: StandinResult | None = None, balanced_scale: float = 1.0, with_real: Mapping | None = None,
+                  **kwargs) -> dict[str, StandinResult]:
     """The same stand-in experiment on worlds where the OGM-GE claims should fail (:data:`BROKEN_WORLDS`).
 
     ``"balanced"``: the baseline and both unimodal models on ``world`` with both input scales set to
@@ -431,7 +433,11 @@ def broken_worlds(world: AVStandin | None = None, *, which: Sequence[str] = ("ba
     hold). ``"alpha0"``: the baseline and OGM-GE with ``alpha = 0`` (no modulation: P22-*-ogmge,
     -weak-branch and HP-eta-weak must not hold). The baseline does not depend on ``alpha``; with
     ``real`` (the chapter's own :func:`run_standin` result with the same ``kwargs``) its baseline runs are
-    reused instead of trained again.
+    reused instead of trained again. With ``with_real`` (the chapter's own ``methods``, ``alpha`` and
+    ``unimodal``, missing ones at :func:`run_standin`'s defaults) that run is trained here, in the same
+    batched model as the broken worlds (one model, one loop over the minibatches, instead of two), and
+    returned under the key ``"real"``: the same frames as ``run_standin(world, **with_real, **kwargs)``
+    followed by ``broken_worlds(world, real=..., **kwargs)``, up to float rounding (a test checks it).
 
     Parameters
     ----------
@@ -440,6 +446,8 @@ def broken_worlds(world: AVStandin | None = None, *, which: Sequence[str] = ("ba
         Keys of :data:`BROKEN_WORLDS`.
     real : StandinResult, optional
     balanced_scale : float
+    with_real : dict, optional
+        Keys among ``methods``, ``alpha``, ``unimodal``; not together with ``real``.
     **kwargs
         Passed to :func:`run_standin` (``n_train``, ``seeds``, ``epochs``, ``fusion``, ...); ``methods``,
         ``alpha`` and ``unimodal`` are set here. With ``data=`` (real views, ``world`` None) only ``"alpha0"``
@@ -448,6 +456,7 @@ def broken_worlds(world: AVStandin | None = None, *, which: Sequence[str] = ("ba
     Returns
     -------
     dict of str to StandinResult
+        One per ``which`` (and ``"real"`` first with ``with_real``).
     """
     unknown = [w for w in which if w not in BROKEN_WORLDS]
     if unknown:
@@ -455,6 +464,12 @@ def broken_worlds(world: AVStandin | None = None, *, which: Sequence[str] = ("ba
     clash = {"methods", "alpha", "unimodal"} & set(kwargs)
     if clash:
         raise ValueError(f"broken_worlds sets {sorted(clash)} itself; leave them out.")
+    if with_real is not None:
+        if real is not None:
+            raise ValueError("give real (a run made before) or with_real (the run to make here), not both.")
+        extra = set(with_real) - {"methods", "alpha", "unimodal"}
+        if extra:
+            raise ValueError(f"with_real takes methods, alpha and unimodal; got {sorted(extra)}.")
     from dataclasses import replace as _replace
 
     data = kwargs.pop("data", None)
@@ -467,19 +482,26 @@ def broken_worlds(world: AVStandin | None = None, *, which: Sequence[str] = ("ba
         world = RealPair(data)
     world = world or AVStandin()
     jobs = {}
+    scheduler = kwargs.get("scheduler")
+    per_seed = scheduler is not None and len(kwargs.get("seeds", (0, 1, 2))) > 1
+    if with_real is not None:
+        own = {k: inspect.signature(run_standin).parameters[k].default for k in ("methods", "alpha", "unimodal")}
+        own.update(with_real)
+        if per_seed:  # one task per seed: the real run first, on its own
+            real = run_standin(world, **own, **kwargs)
+        else:
+            jobs["real"] = _Job(world, tuple(own["methods"]), float(own["alpha"]), bool(own["unimodal"]))
     if "balanced" in which:
         flat = _replace(world, audio_scale=balanced_scale, visual_scale=balanced_scale)
         jobs["balanced"] = _Job(flat, ("baseline",), 0.8, True)
-    have_base = real is not None and (real.summary["method"] == "baseline").any()
+    have_base = (real is not None and (real.summary["method"] == "baseline").any()) or \
+        ("real" in jobs and "baseline" in jobs["real"].methods)
     if "alpha0" in which:
         jobs["alpha0"] = _Job(world, ("ogm-ge",) if have_base else ("baseline", "ogm-ge"), 0.0, False)
-    scheduler = kwargs.get("scheduler")
-    if scheduler is not None and len(kwargs.get("seeds", (0, 1, 2))) > 1:  # one task per seed and world
+    if per_seed:  # one task per seed and world
         trained = {k: run_standin(j.world, methods=j.methods, alpha=j.alpha, unimodal=j.unimodal, **kwargs)
                    for k, j in jobs.items()}
-    else:  # every broken world's runs in one batched model (or one loop)
-        import inspect
-
+    else:  # every broken world's runs (and with_real's) in one batched model (or one loop)
         shared = {k: p.default for k, p in inspect.signature(run_standin).parameters.items()
                   if k not in ("world", "methods", "alpha", "unimodal", "scheduler", "data")}
         unknown = set(kwargs) - set(shared) - {"scheduler"}
@@ -492,6 +514,10 @@ def broken_worlds(world: AVStandin | None = None, *, which: Sequence[str] = ("ba
             raise ValueError(f"eval_epochs must be one of {EVAL_EPOCHS}; got {shared['eval_epochs']!r}.")
         trained = dict(zip(jobs, _standin_jobs(list(jobs.values()), **shared))) if jobs else {}
     out = {}
+    if "real" in trained:
+        out["real"] = real = trained["real"]
+    elif with_real is not None:
+        out["real"] = real
     if "balanced" in which:
         out["balanced"] = trained["balanced"]
     if "alpha0" in which:
