@@ -186,5 +186,8 @@ def test_batched_probe_matches_lbfgs():
         assert abs(o["probe_acc"] - ref["probe_acc"]) <= 2 / m and abs(o["probe_train_acc"] - ref["probe_train_acc"]) <= 2 / n
         assert o["probe_err"] == pytest.approx(1 - o["probe_acc"])
     assert out[2]["probe_acc"] > out[0]["probe_acc"]
+    # each problem stops at its own convergence: solved alone or in a batch, the same result
+    for i, o in enumerate(out):
+        assert linear_probes(zs[i][None], ys[i][None], zt[i][None], yt[i][None], c)[0] == o
     with pytest.raises(ValueError, match="expected"):
         linear_probes(zs[0], ys[0], zt[0], yt[0], c)
