@@ -56,6 +56,62 @@ def test_batched_equals_the_loop_with_every_ogm_option_and_the_broken_worlds():
         _assert_same(b[k], lp[k])
 
 
+@pytest.mark.parametrize("fusion", ["concat", "film"])
+def test_testing_only_the_last_epoch_changes_nothing_else(fusion):
+    """eval_epochs="last": the last epoch's accuracies, the losses, the OGM log and the probes are those of
+    "all"; the other epochs' test accuracies and the best epoch are NaN (not measured); the loop agrees."""
+    kw = dict(SMALL, fusion=fusion, methods=("baseline", "ogm-ge"))
+    every, last = run_standin(eval_epochs="all", **kw), run_standin(eval_epochs="last", **kw)
+    _assert_same(last, run_standin(eval_epochs="last", compute="loop", **kw))
+    pd.testing.assert_frame_equal(last.steps, every.steps)
+    pd.testing.assert_frame_equal(last.probes, every.probes)
+    tested = [c for c in every.history.columns if c.startswith("test_acc")]
+    final = every.history["epoch"] == SMALL["epochs"] - 1
+    pd.testing.assert_frame_equal(last.history.drop(columns=tested), every.history.drop(columns=tested))
+    pd.testing.assert_frame_equal(last.history.loc[final, tested], every.history.loc[final, tested])
+    assert last.history.loc[~final, tested].isna().all().all()
+    assert last.summary[["best_epoch", "best_test_acc"]].isna().all().all()
+    same = [c for c in every.summary.columns if c not in ("best_epoch", "best_test_acc")]
+    pd.testing.assert_frame_equal(last.summary[same], every.summary[same])
+    bkw = dict(SMALL, fusion=fusion)
+    b_last = broken_worlds(AVStandin(), which=("alpha0",), real=last, eval_epochs="last", **bkw)["alpha0"]
+    b_every = broken_worlds(AVStandin(), which=("alpha0",), real=every, **bkw)["alpha0"]
+    pd.testing.assert_frame_equal(b_last.probes, b_every.probes)
+    with pytest.raises(ValueError, match="eval_epochs"):
+        run_standin(eval_epochs="some", **kw)
+
+
+def test_skipping_the_probes_changes_nothing_else():
+    """probes=False: no probe frame and no probe column; every other frame equals the run with probes."""
+    kw = dict(SMALL, methods=("baseline", "ogm-ge"), eval_epochs="last")
+    with_p, without = run_standin(**kw), run_standin(probes=False, **kw)
+    assert without.probes.empty and not [c for c in without.summary.columns if c.startswith("probe")]
+    pd.testing.assert_frame_equal(without.summary, with_p.summary.drop(columns=["probe_acc_audio", "probe_acc_visual"]))
+    for k in ("history", "steps"):
+        pd.testing.assert_frame_equal(getattr(without, k), getattr(with_p, k))
+    b = broken_worlds(AVStandin(), which=("alpha0",), real=without, probes=False, **dict(SMALL, eval_epochs="last"))
+    assert b["alpha0"].probes.empty and set(b["alpha0"].summary["method"]) == {"baseline", "ogm-ge"}
+
+
+@pytest.mark.parametrize("fusion", ["concat", "gated"])
+def test_the_real_run_trained_with_its_broken_worlds_equals_the_two_calls(fusion):
+    """broken_worlds(with_real=...) trains the chapter's run and its broken worlds as one model: same frames
+    as run_standin followed by broken_worlds(real=...)."""
+    kw = dict(SMALL, fusion=fusion, eval_epochs="last")
+    own = dict(methods=("baseline", "ogm-ge"), alpha=0.8, unimodal=fusion == "concat")
+    which = ("balanced", "alpha0") if fusion == "concat" else ("alpha0",)
+    together = broken_worlds(AVStandin(), which=which, with_real=own, **kw)
+    real = run_standin(AVStandin(), **own, **kw)
+    apart = {"real": real, **broken_worlds(AVStandin(), which=which, real=real, **kw)}
+    assert list(together) == list(apart) == ["real", *which]
+    for k in apart:
+        _assert_same(together[k], apart[k])
+    with pytest.raises(ValueError, match="not both"):
+        broken_worlds(AVStandin(), which=which, real=real, with_real=own, **kw)
+    with pytest.raises(ValueError, match="with_real takes"):
+        broken_worlds(AVStandin(), which=which, with_real=dict(own, fusion="sum"), **kw)
+
+
 def test_each_runs_ge_noise_is_its_own_stream():
     """Two OGM-GE runs on the same data and init but different noise seeds differ only by the noise."""
     world = AVStandin()
@@ -131,5 +187,8 @@ def test_batched_probe_matches_lbfgs():
         assert abs(o["probe_train_acc"] - ref["probe_train_acc"]) <= 200 / n
         assert o["probe_err"] == pytest.approx(100 - o["probe_acc"])
     assert out[2]["probe_acc"] > out[0]["probe_acc"]
+    # each problem stops at its own convergence: solved alone or in a batch, the same result
+    for i, o in enumerate(out):
+        assert linear_probes(zs[i][None], ys[i][None], zt[i][None], yt[i][None], c)[0] == o
     with pytest.raises(ValueError, match="expected"):
         linear_probes(zs[0], ys[0], zt[0], yt[0], c)

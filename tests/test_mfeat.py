@@ -147,8 +147,8 @@ def test_the_chapter_records_with_the_real_data_label():
         pytest.skip("not a source checkout")
     nb = nbformat.read(root / "notebooks" / "11_real_data.ipynb", as_version=4)
     src = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
-    assert "claims.record(" in src and "data=mfeat.DATA_LABEL" in src
-    assert "stand-in" not in src.split("claims.record(")[1].split(")")[0]
+    assert "report.record_all(" in src and "data=mfeat.DATA_LABEL" in src
+    assert "stand-in" not in src.split("report.record_all(")[1].split(")")[0]
 
 
 # --- the glue of the real-data chapter and its checks ---------------------------------------------------------------

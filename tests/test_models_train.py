@@ -139,3 +139,19 @@ def test_seed_helper_spawns_independent_stable_streams():
             derive_seed(bad, "x")
     with pytest.raises(ValueError, match="stream key"):
         derive_seed(0, -2)
+
+
+def test_summary_reports_no_best_epoch_when_some_epoch_was_not_tested():
+    """A history with untested epochs (NaN) has no best epoch: idxmax would skip the NaNs and call the last
+    epoch 'best' though nothing was selected."""
+    import math
+
+    import pandas as pd
+
+    from mmtheory.train.late_fusion import TrainResult
+
+    hist = pd.DataFrame({"epoch": [0, 1, 2], "test_acc": [float("nan"), float("nan"), 61.0]})
+    s = TrainResult(hist, pd.DataFrame(), None).summary()
+    assert s["best_epoch"] is None and math.isnan(s["best_test_acc"]) and s["last_test_acc"] == 61.0
+    full = TrainResult(hist.fillna(70.0), pd.DataFrame(), None).summary()
+    assert full["best_epoch"] == 0 and full["best_test_acc"] == 70.0

@@ -6,6 +6,7 @@ encoder linear probe per modality, the empirical counterpart of Huang et al.'s e
 
 from __future__ import annotations
 
+import inspect
 import warnings
 from dataclasses import dataclass
 from typing import Mapping, Sequence
@@ -18,6 +19,7 @@ from torch.nn import functional as F
 
 from mmtheory.data.av_standin import AVStandin
 from mmtheory.seeding import numpy_rng
+from mmtheory.train.batched_ogm import EVAL_EPOCHS
 from mmtheory.train.late_fusion import TensorBatches, TrainConfig, fit
 
 UNIMODAL = "{}-only"
@@ -88,8 +90,9 @@ def linear_probes(z_train: torch.Tensor, y_train: torch.Tensor, z_test: torch.Te
     max_iter : int
         Newton iterations at most (every problem has converged long before with these sizes).
     tol : float
-        Stop once every problem's largest absolute gradient entry is below it (L-BFGS: ``1e-7``), or
-        when no problem's objective decreases any more (float precision).
+        A problem stops once its largest absolute gradient entry is below it (L-BFGS: ``1e-7``), or when
+        its objective no longer decreases (float precision); the others go on without it, so each
+        problem's result is the one it gets when solved alone (a test checks it).
 
     Returns
     -------
@@ -111,41 +114,50 @@ def linear_probes(z_train: torch.Tensor, y_train: torch.Tensor, z_test: torch.Te
     penal[-1] = 0  # no penalty on the bias row
     theta = a.new_zeros(r, d1, c)
 
-    def objective(logits: torch.Tensor, th: torch.Tensor) -> torch.Tensor:  # (..., n, C), (..., D+1, C) -> (...)
-        ce = (torch.logsumexp(logits, -1) - (logits * onehot.view(r, *([1] * (logits.ndim - 3)), n, c)).sum(-1))
+    def objective(logits: torch.Tensor, th: torch.Tensor, oh: torch.Tensor) -> torch.Tensor:  # (k, n, C), (k, D+1, C)
+        ce = torch.logsumexp(logits, -1) - (logits * oh).sum(-1)
         return ce.mean(-1) + l2 * (th.pow(2) * penal).sum((-1, -2))
 
     ridge = torch.diag((2 * l2 * penal).reshape(-1) + 1e-10)  # the l2 term's Hessian, + damping of the bias shift
-    for _ in range(max_iter):
-        logits = a @ theta
-        p = torch.softmax(logits, -1)  # (R, n, C)
-        grad = a.transpose(1, 2) @ (p - onehot) / n + 2 * l2 * theta * penal
-        if float(grad.abs().amax()) < tol:
+    live = torch.arange(r)  # the problems still iterating: each stops at its own convergence, so its result
+    for _ in range(max_iter):  # depends on it alone, and a converged problem costs no further Hessian
+        al, oh, th0 = a[live], onehot[live], theta[live]
+        logits = al @ th0
+        p = torch.softmax(logits, -1)  # (k, n, C)
+        grad = al.transpose(1, 2) @ (p - oh) / n + 2 * l2 * th0 * penal
+        going = grad.abs().amax((1, 2)) >= tol
+        if not bool(going.all()):
+            keep = torch.nonzero(going).squeeze(1)
+            live, al, oh, th0, logits, p, grad = (x[keep] for x in (live, al, oh, th0, logits, p, grad))
+        k = len(live)
+        if not k:
             break
         # Hessian of the mean cross-entropy: (1/n) sum_i (diag p_i - p_i p_i^T) kron a_i a_i^T, index (d, c);
         # in float32: it only sets the direction, the gradient and the line search are float64 (inexact Newton)
-        ap = (a32[:, :, :, None] * p.float()[:, :, None, :]).reshape(r, n, d1 * c)
+        al32 = a32[live]
+        ap = (al32[:, :, :, None] * p.float()[:, :, None, :]).reshape(k, n, d1 * c)
         apt = ap.transpose(1, 2)
         h = -(apt @ ap).double()
-        diag = (apt @ a32).double().view(r, d1, c, d1)  # the diag-p term: sum_i p_ic a_id a_ie, blocks c = c'
-        h.view(r, d1, c, d1, c).diagonal(0, 2, 4).add_(diag.permute(0, 1, 3, 2))
+        diag = (apt @ al32).double().view(k, d1, c, d1)  # the diag-p term: sum_i p_ic a_id a_ie, blocks c = c'
+        h.view(k, d1, c, d1, c).diagonal(0, 2, 4).add_(diag.permute(0, 1, 3, 2))
         h = h / n + ridge
-        delta = torch.linalg.solve(h, grad.reshape(r, -1, 1)).view(r, d1, c)
-        f0 = objective(logits, theta)
+        delta = torch.linalg.solve(h, grad.reshape(k, -1, 1)).view(k, d1, c)
+        f0 = objective(logits, th0, oh)
         slope = 1e-4 * (grad * delta).sum((1, 2))
-        t = torch.ones(r, dtype=torch.float64)
-        todo = torch.ones(r, dtype=torch.bool)
+        t = torch.ones(k, dtype=torch.float64)
+        todo = torch.ones(k, dtype=torch.bool)
         for _ in range(40):  # backtracking: halve the step of the problems whose trial fails Armijo's test
-            th = theta - t[:, None, None] * delta
-            ok = objective(a @ th, th) <= f0 - t * slope
+            th = th0 - t[:, None, None] * delta
+            ok = objective(al @ th, th, oh) <= f0 - t * slope
             todo &= ~ok
             if not bool(todo.any()):
                 break
             t = torch.where(todo, t / 2, t)
-        t = torch.where(todo, torch.zeros(()), t)  # no decrease found: at its minimum to float precision
-        if not bool((t > 0).any()):
+        moved = ~todo  # no decrease found: at its minimum to float precision, it stops here
+        theta[live[moved]] = th0[moved] - t[moved, None, None] * delta[moved]
+        live = live[moved]
+        if not len(live):
             break
-        theta = theta - t[:, None, None] * delta
     acc = (100.0 * ((b @ theta).argmax(-1) == y_test).double().mean(1)).tolist()
     train_acc = (100.0 * ((a @ theta).argmax(-1) == y_train).double().mean(1)).tolist()
     return [{"probe_acc": x, "probe_err": 100.0 - x, "probe_train_acc": t} for x, t in zip(acc, train_acc)]
@@ -228,7 +240,8 @@ def run_standin(world: AVStandin | None = None, *, n_train: int = 400, n_test: i
                 epochs: int = 60, lr: float = 0.01, batch_size: int = 64, alpha: float = 0.8,
                 modulation_end: int | None = None, hidden: int = 64, features: int = 32, fusion: str = "concat",
                 optimizer: str = "sgd", unimodal: bool = True, ogm_options: Mapping | None = None,
-                scheduler=None, compute: str = "batched", data: tuple | None = None) -> StandinResult:
+                scheduler=None, compute: str = "batched", data: tuple | None = None,
+                eval_epochs: str = "all", probes: bool = True) -> StandinResult:
     """Train unimodal models and late-fusion models with each method on the stand-in, for each seed.
 
     Seed ``s`` draws its own training set (``world.sample(n_train, seed=s)``), minibatch order,
@@ -257,9 +270,22 @@ def run_standin(world: AVStandin | None = None, *, n_train: int = 400, n_test: i
     :class:`RealPair`. Seed ``s`` trains on ``n_train`` training rows drawn with seed ``s`` (all of them
     when ``n_train`` is None or larger) and every seed is tested on the whole test arrays (``n_test`` is
     not used).
+
+    ``eval_epochs``: ``"all"`` (default) tests every run after every epoch (the history, and the
+    best-epoch accuracy the official script reports); ``"last"`` tests only after the last epoch, for
+    callers that read nothing but the last epoch and the probes: the history's test accuracies of the
+    other epochs and ``best_epoch`` / ``best_test_acc`` are then NaN (not measured), the rest is the same
+    (training does not depend on evaluation; a test checks it). With a 20 000-row test set, testing
+    after every epoch costs more than training the stand-in.
+
+    ``probes``: ``True`` (default) fits the frozen-encoder linear probe of every (run, modality) (the
+    ``probes`` frame and the summary's ``probe_acc_<u>`` columns); ``False`` skips them for callers that
+    read no probe (the ``probes`` frame is then empty and the summary has no probe column).
     """
     if compute not in COMPUTE:
         raise ValueError(f"compute must be one of {COMPUTE}; got {compute!r}.")
+    if eval_epochs not in EVAL_EPOCHS:
+        raise ValueError(f"eval_epochs must be one of {EVAL_EPOCHS}; got {eval_epochs!r}.")
     if data is not None:
         if world is not None:
             raise ValueError("give either a stand-in world or data=(train_views, train_labels, test_views, "
@@ -271,7 +297,8 @@ def run_standin(world: AVStandin | None = None, *, n_train: int = 400, n_test: i
         shared = dict(world=world, n_train=n_train, n_test=n_test, methods=tuple(methods), epochs=epochs, lr=lr,
                       batch_size=batch_size, alpha=alpha, modulation_end=modulation_end, hidden=hidden,
                       features=features, fusion=fusion, optimizer=optimizer, unimodal=unimodal,
-                      ogm_options=dict(ogm_options) if ogm_options else None, compute=compute)
+                      ogm_options=dict(ogm_options) if ogm_options else None, compute=compute,
+                      eval_epochs=eval_epochs, probes=bool(probes))
         parts = map_runs(run_standin, [dict(seeds=[int(s)]) for s in seeds], scheduler, shared=shared,
                          desc="stand-in seeds", log=None)
         return _concat(parts)
@@ -279,7 +306,8 @@ def run_standin(world: AVStandin | None = None, *, n_train: int = 400, n_test: i
     job = _Job(world, tuple(methods), float(alpha), bool(unimodal))
     return _standin_jobs([job], n_train=n_train, n_test=n_test, seeds=seeds, epochs=epochs, lr=lr,
                          batch_size=batch_size, modulation_end=modulation_end, hidden=hidden, features=features,
-                         fusion=fusion, optimizer=optimizer, ogm_options=ogm_options, compute=compute)[0]
+                         fusion=fusion, optimizer=optimizer, ogm_options=ogm_options, compute=compute,
+                         eval_epochs=eval_epochs, probes=bool(probes))[0]
 
 
 @dataclass(frozen=True)
@@ -299,7 +327,8 @@ def _concat(parts: Sequence[StandinResult]) -> StandinResult:
 
 def _standin_jobs(jobs: Sequence[_Job], *, n_train: int, n_test: int, seeds: Sequence[int], epochs: int, lr: float,
                   batch_size: int, modulation_end: int | None, hidden: int, features: int, fusion: str,
-                  optimizer: str, ogm_options: Mapping | None, compute: str) -> list[StandinResult]:
+                  optimizer: str, ogm_options: Mapping | None, compute: str,
+                  eval_epochs: str = "all", probes: bool = True) -> list[StandinResult]:
     """The runs of several :func:`run_standin` calls (one per job) that share everything but world,
     methods, alpha and unimodal: one batched model for all of them (``compute="batched"``), or the loop."""
     from mmtheory.train.batched_ogm import StandinRun, fit_standin_batched, standin_init, standin_model, \
@@ -338,18 +367,19 @@ def _standin_jobs(jobs: Sequence[_Job], *, n_train: int, n_test: int, seeds: Seq
     if compute == "batched":
         results, model = fit_standin_batched(specs, trains, tests, hidden=hidden, features=features,
                                              n_classes=n_classes, fusion=fusion, epochs=epochs, lr=lr,
-                                             batch_size=batch_size, optimizer=optimizer, ogm_options=options)
+                                             batch_size=batch_size, optimizer=optimizer, ogm_options=options,
+                                             eval_epochs=eval_epochs)
         with torch.no_grad():
             model.eval()
             feats = {}
-            for u, e in model.encoders.items():
+            for u, e in (model.encoders.items() if probes else ()):  # features: for the probes only
                 idx = model.enc_runs[u]
                 xtr = torch.stack([trains[specs[i].data][0][u] for i in idx])
                 xte = torch.stack([tests[specs[i].test][0][u] for i in idx])
                 ftr, fte = model.encode(u, xtr).float(), model.encode(u, xte).float()
                 for row, i in enumerate(idx):
                     feats[(i, u)] = (ftr[row], fte[row])
-        features_of = [{u: feats[(i, u)] for u in spec.modalities} for i, spec in enumerate(specs)]
+        features_of = [{u: feats[(i, u)] for u in spec.modalities} if probes else {} for i, spec in enumerate(specs)]
     else:
         results = []
         for spec, label in zip(specs, labels):
@@ -363,26 +393,31 @@ def _standin_jobs(jobs: Sequence[_Job], *, n_train: int, n_test: int, seeds: Seq
             res = fit(model, TensorBatches({u: train_x[u] for u in mods}, train_y, batch_size, seed=data_seed),
                       TensorBatches({u: test_x[u] for u in mods}, test_y, 4096, shuffle=False), cfg, device="cpu",
                       desc=f"{label} seed {spec.seed}")
+            if eval_epochs == "last":  # the reference evaluates every epoch: keep what "last" measures
+                tested = [c for c in res.history.columns if c.startswith("test_acc")]
+                res.history.loc[res.history["epoch"] < epochs - 1, tested] = np.nan
             results.append(res)
             features_of.append({u: (encode_all(model.encoders[u], train_x[u]), encode_all(model.encoders[u], test_x[u]))
-                                for u in mods})
+                                for u in (mods if probes else ())})
     # every (run, modality) probe in one batched solve (the same for both computes: it is evaluation)
-    keys = [(i, u) for i, spec in enumerate(specs) for u in spec.modalities]
-    fitted = linear_probes(torch.stack([features_of[i][u][0] for i, u in keys]),
-                           torch.stack([trains[specs[i].data][1] for i, _ in keys]),
-                           torch.stack([features_of[i][u][1] for i, u in keys]),
-                           torch.stack([tests[specs[i].test][1] for i, _ in keys]), n_classes)
+    keys = [(i, u) for i, spec in enumerate(specs) for u in spec.modalities] if probes else []
+    fitted = [] if not keys else linear_probes(torch.stack([features_of[i][u][0] for i, u in keys]),
+                                               torch.stack([trains[specs[i].data][1] for i, _ in keys]),
+                                               torch.stack([features_of[i][u][1] for i, u in keys]),
+                                               torch.stack([tests[specs[i].test][1] for i, _ in keys]), n_classes)
     probe_of = dict(zip(keys, fitted))
     out, pos = [], 0
     for j in jobs:
-        summary, hist, steps, probes = [], [], [], []
+        summary, hist, steps, probe_rows = [], [], [], []
         n_runs = (len(j.methods) + (len(names) if j.unimodal else 0)) * len(seeds)
         for i in range(pos, pos + n_runs):
             spec, label, res = specs[i], labels[i], results[i]
             row = {"method": label, "seed": spec.seed, **res.summary()}
-            for u in spec.modalities:
+            if eval_epochs == "last":  # no best epoch: only the last one was tested
+                row.update(best_epoch=np.nan, best_test_acc=np.nan)
+            for u in (spec.modalities if probes else ()):
                 p = probe_of[(i, u)]
-                probes.append({"method": label, "seed": spec.seed, "modality": u, **p})
+                probe_rows.append({"method": label, "seed": spec.seed, "modality": u, **p})
                 row[f"probe_acc_{u}"] = p["probe_acc"]
             summary.append(row)
             hist.append(res.history.assign(method=label, seed=spec.seed))
@@ -391,7 +426,7 @@ def _standin_jobs(jobs: Sequence[_Job], *, n_train: int, n_test: int, seeds: Seq
         pos += n_runs
         out.append(StandinResult(pd.DataFrame(summary), pd.concat(hist, ignore_index=True),
                                  pd.concat(steps, ignore_index=True) if steps else pd.DataFrame(),
-                                 pd.DataFrame(probes)))
+                                 pd.DataFrame(probe_rows)))
     return out
 
 
@@ -405,7 +440,8 @@ BROKEN_WORLDS = {
 
 
 def broken_worlds(world: AVStandin | None = None, *, which: Sequence[str] = ("balanced", "alpha0"),
-                  real: StandinResult | None = None, balanced_scale: float = 1.0, **kwargs) -> dict[str, StandinResult]:
+                  real: StandinResult | None = None, balanced_scale: float = 1.0, with_real: Mapping | None = None,
+                  **kwargs) -> dict[str, StandinResult]:
     """The same stand-in experiment on worlds where the OGM-GE claims should fail (:data:`BROKEN_WORLDS`).
 
     ``"balanced"``: the baseline and both unimodal models on ``world`` with both input scales set to
@@ -413,7 +449,11 @@ def broken_worlds(world: AVStandin | None = None, *, which: Sequence[str] = ("ba
     hold). ``"alpha0"``: the baseline and OGM-GE with ``alpha = 0`` (no modulation: P22-*-ogmge,
     -weak-branch and HP-eta-weak must not hold). The baseline does not depend on ``alpha``; with
     ``real`` (the chapter's own :func:`run_standin` result with the same ``kwargs``) its baseline runs are
-    reused instead of trained again.
+    reused instead of trained again. With ``with_real`` (the chapter's own ``methods``, ``alpha`` and
+    ``unimodal``, missing ones at :func:`run_standin`'s defaults) that run is trained here, in the same
+    batched model as the broken worlds (one model, one loop over the minibatches, instead of two), and
+    returned under the key ``"real"``: the same frames as ``run_standin(world, **with_real, **kwargs)``
+    followed by ``broken_worlds(world, real=..., **kwargs)``, up to float rounding (a test checks it).
 
     Parameters
     ----------
@@ -422,6 +462,8 @@ def broken_worlds(world: AVStandin | None = None, *, which: Sequence[str] = ("ba
         Keys of :data:`BROKEN_WORLDS`.
     real : StandinResult, optional
     balanced_scale : float
+    with_real : dict, optional
+        Keys among ``methods``, ``alpha``, ``unimodal``; not together with ``real``.
     **kwargs
         Passed to :func:`run_standin` (``n_train``, ``seeds``, ``epochs``, ``fusion``, ...); ``methods``,
         ``alpha`` and ``unimodal`` are set here. With ``data=`` (real views, ``world`` None) only ``"alpha0"``
@@ -430,6 +472,7 @@ def broken_worlds(world: AVStandin | None = None, *, which: Sequence[str] = ("ba
     Returns
     -------
     dict of str to StandinResult
+        One per ``which`` (and ``"real"`` first with ``with_real``).
     """
     unknown = [w for w in which if w not in BROKEN_WORLDS]
     if unknown:
@@ -437,6 +480,12 @@ def broken_worlds(world: AVStandin | None = None, *, which: Sequence[str] = ("ba
     clash = {"methods", "alpha", "unimodal"} & set(kwargs)
     if clash:
         raise ValueError(f"broken_worlds sets {sorted(clash)} itself; leave them out.")
+    if with_real is not None:
+        if real is not None:
+            raise ValueError("give real (a run made before) or with_real (the run to make here), not both.")
+        extra = set(with_real) - {"methods", "alpha", "unimodal"}
+        if extra:
+            raise ValueError(f"with_real takes methods, alpha and unimodal; got {sorted(extra)}.")
     from dataclasses import replace as _replace
 
     data = kwargs.pop("data", None)
@@ -449,19 +498,26 @@ def broken_worlds(world: AVStandin | None = None, *, which: Sequence[str] = ("ba
         world = RealPair(data)
     world = world or AVStandin()
     jobs = {}
+    scheduler = kwargs.get("scheduler")
+    per_seed = scheduler is not None and len(kwargs.get("seeds", (0, 1, 2))) > 1
+    if with_real is not None:
+        own = {k: inspect.signature(run_standin).parameters[k].default for k in ("methods", "alpha", "unimodal")}
+        own.update(with_real)
+        if per_seed:  # one task per seed: the real run first, on its own
+            real = run_standin(world, **own, **kwargs)
+        else:
+            jobs["real"] = _Job(world, tuple(own["methods"]), float(own["alpha"]), bool(own["unimodal"]))
     if "balanced" in which:
         flat = _replace(world, audio_scale=balanced_scale, visual_scale=balanced_scale)
         jobs["balanced"] = _Job(flat, ("baseline",), 0.8, True)
-    have_base = real is not None and (real.summary["method"] == "baseline").any()
+    have_base = (real is not None and (real.summary["method"] == "baseline").any()) or \
+        ("real" in jobs and "baseline" in jobs["real"].methods)
     if "alpha0" in which:
         jobs["alpha0"] = _Job(world, ("ogm-ge",) if have_base else ("baseline", "ogm-ge"), 0.0, False)
-    scheduler = kwargs.get("scheduler")
-    if scheduler is not None and len(kwargs.get("seeds", (0, 1, 2))) > 1:  # one task per seed and world
+    if per_seed:  # one task per seed and world
         trained = {k: run_standin(j.world, methods=j.methods, alpha=j.alpha, unimodal=j.unimodal, **kwargs)
                    for k, j in jobs.items()}
-    else:  # every broken world's runs in one batched model (or one loop)
-        import inspect
-
+    else:  # every broken world's runs (and with_real's) in one batched model (or one loop)
         shared = {k: p.default for k, p in inspect.signature(run_standin).parameters.items()
                   if k not in ("world", "methods", "alpha", "unimodal", "scheduler", "data")}
         unknown = set(kwargs) - set(shared) - {"scheduler"}
@@ -470,8 +526,14 @@ def broken_worlds(world: AVStandin | None = None, *, which: Sequence[str] = ("ba
         shared.update({k: v for k, v in kwargs.items() if k != "scheduler"})
         if shared["compute"] not in COMPUTE:
             raise ValueError(f"compute must be one of {COMPUTE}; got {shared['compute']!r}.")
+        if shared["eval_epochs"] not in EVAL_EPOCHS:
+            raise ValueError(f"eval_epochs must be one of {EVAL_EPOCHS}; got {shared['eval_epochs']!r}.")
         trained = dict(zip(jobs, _standin_jobs(list(jobs.values()), **shared))) if jobs else {}
     out = {}
+    if "real" in trained:
+        out["real"] = real = trained["real"]
+    elif with_real is not None:
+        out["real"] = real
     if "balanced" in which:
         out["balanced"] = trained["balanced"]
     if "alpha0" in which:

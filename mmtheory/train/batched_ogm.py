@@ -53,6 +53,10 @@ OGM_OPTIONS = {"params": ("weights", "all"), "variant": VARIANTS, "noise_on": NO
                "start_epoch": None, "end_epoch": None}
 
 
+#: When :func:`fit_standin_batched` evaluates on the test sets: after every epoch, or after the last only.
+EVAL_EPOCHS = ("all", "last")
+
+
 def supported_ogm_options(options: Mapping) -> list[str]:
     """The OGM options in ``options`` that :func:`fit_standin_batched` cannot honour (empty: all fine)."""
     bad = []
@@ -286,7 +290,8 @@ def fit_standin_batched(runs: Sequence[StandinRun], train_sets: Sequence[tuple[M
                         features: int, n_classes: int, fusion: str = "concat", epochs: int = 60, lr: float = 0.01,
                         batch_size: int = 64, optimizer: str = "sgd", momentum: float = 0.9,
                         weight_decay: float = 1e-4, ogm_options: Mapping | None = None,
-                        device: str | torch.device = "cpu", eval_batch: int = 4096) -> tuple[list[TrainResult], BatchedStandin]:
+                        device: str | torch.device = "cpu", eval_batch: int = 4096,
+                        eval_epochs: str = "all") -> tuple[list[TrainResult], BatchedStandin]:
     """Train ``runs`` as one :class:`BatchedStandin`; return one :class:`TrainResult` per run (in order).
 
     Each result equals that of :func:`mmtheory.train.late_fusion.fit` on the run's own model (initialised
@@ -308,6 +313,10 @@ def fit_standin_batched(runs: Sequence[StandinRun], train_sets: Sequence[tuple[M
     ogm_options : dict, optional
         ``params`` (default ``"conv"`` is not defined for MLP encoders: pass ``"weights"``), ``variant``,
         ``noise_on``, ``start_epoch``, ``end_epoch`` (defaults of :class:`~mmtheory.train.ogm.OGMGE`).
+    eval_epochs : {"all", "last"}
+        Evaluate on the test sets after every epoch (``"all"``, the history of :func:`fit`), or only after
+        the last one (``"last"``: the history's test accuracies of the other epochs are NaN, never computed;
+        training is the same, so the last epoch's accuracies equal those of ``"all"``).
 
     Raises
     ------
@@ -324,6 +333,8 @@ def fit_standin_batched(runs: Sequence[StandinRun], train_sets: Sequence[tuple[M
                          "nothing in MLP encoders: use 'weights'); train these runs with compute='loop'.")
     if optimizer not in ("sgd", "adam"):
         raise ValueError(f"optimizer must be 'sgd' or 'adam'; got {optimizer!r}.")
+    if eval_epochs not in EVAL_EPOCHS:
+        raise ValueError(f"eval_epochs must be one of {EVAL_EPOCHS}; got {eval_epochs!r}.")
     if not runs:
         raise ValueError("runs is empty.")
     sizes = {len(y) for _, y, _ in train_sets}
@@ -406,9 +417,13 @@ def fit_standin_batched(runs: Sequence[StandinRun], train_sets: Sequence[tuple[M
             opt.step()
             total += per_run.detach() * b
         model.eval()
-        correct, branch_correct = _evaluate(model, test_x, test_y, eval_batch)
-        acc_log.append(100.0 * correct / n_test)  # percent, as every accuracy the package returns
-        branch_log.append(100.0 * branch_correct / n_test)
+        if eval_epochs == "all" or epoch == epochs - 1:
+            correct, branch_correct = _evaluate(model, test_x, test_y, eval_batch)
+            acc_log.append(100.0 * correct / n_test)  # percent, as every accuracy the package returns
+            branch_log.append(100.0 * branch_correct / n_test)
+        else:  # not evaluated: NaN in the history (never a number that was not measured)
+            acc_log.append(torch.full((len(brs),), math.nan, dtype=torch.float64, device=device))
+            branch_log.append(torch.full((n_joint, len(model.names)), math.nan, dtype=torch.float64, device=device))
         loss_log.append(total / n)
         if not bool(torch.isfinite(total).all()):
             bad_run = brs[int(torch.nonzero(~torch.isfinite(total))[0])]

@@ -131,11 +131,16 @@ class TrainResult:
     model: nn.Module
 
     def summary(self) -> dict:
-        """Best-epoch (selected on the test set, as the official script) and last-epoch accuracies (percent)."""
+        """Best-epoch (selected on the test set, as the official script) and last-epoch accuracies (percent).
+
+        When some epoch was not tested (NaN in the history, e.g. ``eval_epochs="last"``) there is no best
+        epoch to report: ``best_epoch`` is None and ``best_test_acc`` NaN (never a selection that was not made).
+        """
         h = self.history
-        best = h.loc[h["test_acc"].idxmax()]
-        out = {"best_epoch": int(best["epoch"]), "best_test_acc": float(best["test_acc"]),
-               "last_test_acc": float(h["test_acc"].iloc[-1])}
+        out = {"best_epoch": None, "best_test_acc": float("nan"), "last_test_acc": float(h["test_acc"].iloc[-1])}
+        if len(h) and not h["test_acc"].isna().any():
+            best = h.loc[h["test_acc"].idxmax()]
+            out.update(best_epoch=int(best["epoch"]), best_test_acc=float(best["test_acc"]))
         for col in h.columns:
             if col.startswith("test_acc_"):
                 out[f"last_{col}"] = float(h[col].iloc[-1])
