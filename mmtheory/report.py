@@ -399,7 +399,7 @@ def claims_panel(chapter: str, params: dict | None = None, *, profile: str | Non
              f'<colgroup><col style="width:15%"><col style="width:12%"><col style="width:37%">'
              f'<col style="width:20%"><col style="width:16%"></colgroup>'
              f"<thead><tr><th>claim</th><th>status</th><th>statement (and why this status)</th>"
-             f"<th>deciding difference [95% interval] vs threshold</th><th>broken world \u2192 status there</th></tr></thead>"
+             f"<th>deciding difference [interval] vs threshold (its level below)</th><th>broken world \u2192 status there</th></tr></thead>"
              f"<tbody>{''.join(rows)}</tbody></table>").replace("<td", f'<td style="{cell}"').replace(
                  '<td style="' + cell + '" style="', '<td style="' + cell + ";").replace("<th>", f'<th style="{cell}">')
     key = f'<p style="margin:0 0 4px 0;font-size:78%;line-height:1.3">{status_key_html(scorecard_href)}</p>'
@@ -423,12 +423,17 @@ def parts_table(verdict, name: str = "part") -> pd.DataFrame:
     parts = (rec.get("details") or {}).get("parts")
     if not isinstance(parts, dict) or not parts:
         raise ValueError("parts_table needs a verdict whose details hold 'parts' (a check made of several parts).")
+    import re
+
+    levels = {m.group(0) for part in parts.values()
+              if (m := re.match(r"[0-9.]+%", str(part.get("interval_method", ""))))}
+    label = f"{levels.pop()} interval" if len(levels) == 1 else "interval"  # the parts' own level, as recorded
     rows = []
     for key, part in parts.items():
         d = deciding_difference(part)
         thr = "" if d["threshold"] is None else f" vs {float(d['threshold']):g}"
         rows.append({name: key, "status": part.get("status", ""),
-                     f"difference [95% interval] ({d['units'] or rec.get('units', '')})":
+                     f"difference [{label}] ({d['units'] or rec.get('units', '')})":
                          fmt_interval(d["estimate"], d["lo"], d["hi"]) + thr})
     return pd.DataFrame(rows).set_index(name)
 

@@ -509,3 +509,28 @@ def test_written_files_respect_the_umask(tmp_path):
     assert oct(os.stat(tmp_path / "a.txt").st_mode & 0o777) == oct(0o640)
     assert oct(os.stat(tmp_path / "b.txt").st_mode & 0o777) == oct(0o664)  # mkstemp alone would give 0600
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_a_run_written_before_accuracies_were_percent_is_refused_on_resume_and_reuse(trained, tmp_path):
+    """A checkpoint or summary.json without acc_unit = 'percent' holds fractions: resuming or tabulating it would
+    mix units, so both are refused with one message, and nothing is written."""
+    import torch
+
+    from mmtheory.experiments.cremad import results_table
+
+    out = _copy_run(trained, tmp_path)
+    state = torch.load(out / "checkpoint.pt", weights_only=True)
+    assert state["acc_unit"] == "percent"
+    del state["acc_unit"]
+    torch.save(state, out / "checkpoint.pt")
+    before = _snapshot(out)
+    with pytest.raises(CheckpointError, match="older mmtheory that stored accuracies as fractions"):
+        train_cremad(trained / "cache", out, _cfg(epochs=3), **_RUN, resume=True)
+    assert _snapshot(out) == before
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["acc_unit"] == "percent"
+    results_table({"baseline": out})  # marked: read
+    del summary["acc_unit"]
+    (out / "summary.json").write_text(json.dumps(summary))
+    with pytest.raises(CheckpointError, match="Delete that run folder"):
+        results_table({"baseline": out})

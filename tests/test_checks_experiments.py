@@ -275,3 +275,16 @@ def test_table3_undecided_part_shows_the_undecided_signs_interval():
     assert part["status"] == "inconclusive" and lo <= part["details"]["mean"] <= hi and lo < 0 < hi
     d = deciding_difference(part)
     assert d["lo"] <= d["estimate"] <= d["hi"]
+
+
+def test_an_undecided_all_of_shows_a_part_undecided_on_its_own():
+    """all_of, inconclusive: the record's interval is a part that is itself undecided, not a part that held alone
+    and only missed the family's level (that showed 'interval [1.7, 3.1]' for an inconclusive H21-standin-t3)."""
+    from mmtheory.checks import Verdict, all_of
+
+    held = Verdict("holds", ours="", margin=1.7, units="points", interval=(1.7, 3.1), interval_method="95% t",
+                   details=dict(p_holds=0.04, p_differs=0.99, mean=2.4, threshold=0.0), reason="held alone")
+    open_ = Verdict("inconclusive", ours="", margin=0.0, units="points", interval=(-0.7, 0.4), interval_method="95% t",
+                    details=dict(p_holds=0.6, p_differs=0.4, mean=-0.1, threshold=0.0), reason="undecided")
+    v = all_of({"TA/T": held, "TVA/TV": open_}, ours="")
+    assert v.status == "inconclusive" and tuple(v.interval) == (-0.7, 0.4) and "TVA/TV" in v.reason.split(";")[1]

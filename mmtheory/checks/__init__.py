@@ -438,7 +438,9 @@ def all_of(parts: Mapping[str, Verdict], *, ours: str, units: str = "points", le
                        details=details)
     open_ = {key: v for key, v in parts.items() if not (v.status == "holds" and ph[key] <= a)}
     if open_:
-        key = next(iter(open_))
+        # the interval shown is an undecided part's own (one that held alone but not at the family's level only
+        # when no part is undecided on its own)
+        key = next((q for q, v in open_.items() if v.status != "holds"), next(iter(open_)))
         v = open_[key]
         extra = ("" if not any(q.status == "differs" for q in parts.values())
                  else f"; a part differs alone but not after Holm over {k}")

@@ -23,7 +23,7 @@ from mmtheory.models.late_fusion import LateFusionClassifier, audio_visual_resne
 from mmtheory.models.resnet import AudioEncoder, VisualEncoder
 from mmtheory.papers import PENG_CREMAD
 from mmtheory.seeding import derive_seed
-from mmtheory.train.late_fusion import CheckpointError, TrainConfig, TrainResult, check_same_run, fit
+from mmtheory.train.late_fusion import CheckpointError, TrainConfig, TrainResult, check_acc_unit, check_same_run, fit
 
 #: What each of our runs is compared with in the paper's table.
 PAPER_ROW = {"audio-only": "audio-only", "baseline": "concat baseline", "ogm-ge": "concat + OGM-GE"}
@@ -216,6 +216,7 @@ def paper_runs(cache: str | os.PathLike, runs_dir: str | os.PathLike, *, epochs:
             except (OSError, ValueError) as exc:
                 raise CheckpointError(f"{folder} holds an unreadable run ({exc}); delete the folder to train it "
                                       "again.") from None
+            check_acc_unit(stored, summary)
             check_same_run(stored.get("config"), dataclasses.replace(cfg, run=run), summary, done=done)
             if done == epochs:
                 continue
@@ -254,6 +255,7 @@ def results_table(run_dirs: dict[str, str | os.PathLike]) -> pd.DataFrame:
         if not path.exists():
             raise FileNotFoundError(f"{path} is missing: run `python -m mmtheory train cremad --out {d} ...` first.")
         s = json.loads(path.read_text())
+        check_acc_unit(s, path)
         paper = PENG_CREMAD.get(PAPER_ROW.get(name, ""), float("nan"))
         rows.append({"run": name, "paper_test_acc": paper, "best_test_acc": s["best_test_acc"],
                      "last_test_acc": s["last_test_acc"],

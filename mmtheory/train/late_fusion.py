@@ -204,6 +204,25 @@ class CheckpointError(ValueError):
     """A checkpoint that cannot be read, or that belongs to a run with other settings."""
 
 
+#: The unit of every accuracy a run stores (checkpoint, ``summary.json``): written with them, checked on resume.
+ACC_UNIT = "percent"
+
+
+def check_acc_unit(stored: dict | None, where: str | os.PathLike) -> None:
+    """Refuse a stored run whose accuracies are not marked :data:`ACC_UNIT` (written by an older mmtheory).
+
+    Raises
+    ------
+    CheckpointError
+        Saying that the folder was written before accuracies were stored in percent and what to do.
+    """
+    if not isinstance(stored, dict) or stored.get("acc_unit") != ACC_UNIT:
+        raise CheckpointError(
+            f"{where} was written by an older mmtheory that stored accuracies as fractions (no acc_unit = "
+            f"{ACC_UNIT!r}); resuming or reusing it would mix fractions and percent. Delete that run folder (or "
+            "choose a new --out folder) to train it again.")
+
+
 #: What a resumable checkpoint holds.
 CHECKPOINT_KEYS = ("model", "optimizer", "scheduler", "generator", "torch_rng", "ogm", "history", "epoch", "config")
 
@@ -351,7 +370,7 @@ def fit(model: nn.Module, train: Batches, test: Batches, cfg: TrainConfig, *, de
             _write_epoch(run, folder, rows, epoch)                  # 5. checkpoint, best.pt, histories
     result = TrainResult(pd.DataFrame(rows), _steps(run.ogm), model)
     if folder is not None and run.writer:
-        atomic_write_json(folder / "summary.json", {**result.summary(), "config": run.config})
+        atomic_write_json(folder / "summary.json", {**result.summary(), "config": run.config, "acc_unit": ACC_UNIT})
     if run.ddp:
         mmdist.barrier()  # the other ranks return once rank 0's files are written
     return result
@@ -417,6 +436,7 @@ def _resume(run: _Run, folder: Path | None, resume: bool) -> tuple[list[dict], i
     ckpt = _checkpoint_path(folder)
     if resume and ckpt.exists():
         state = load_checkpoint(ckpt, map_location=run.device)
+        check_acc_unit(state, ckpt)
         check_same_run(state["config"], run.cfg, ckpt, done=int(state["epoch"]) + 1, resolved=run.resolved)
         run.model.load_state_dict(state["model"])
         run.opt.load_state_dict(state["optimizer"])
@@ -503,7 +523,7 @@ def _write_epoch(run: _Run, folder: Path, rows: list[dict], epoch: int) -> None:
                               "scheduler": run.sched.state_dict(), "generator": run.gen.get_state(),
                               "torch_rng": torch.get_rng_state(),
                               "ogm": run.ogm.state_dict() if run.ogm is not None else {},
-                              "history": rows, "epoch": epoch, "config": run.config})
+                              "history": rows, "epoch": epoch, "config": run.config, "acc_unit": ACC_UNIT})
     row = rows[-1]
     if run.cfg.save_best and row["test_acc"] >= max(r["test_acc"] for r in rows):
         _save_checkpoint(folder, {"model": run.model.state_dict(), "epoch": epoch, "test_acc": row["test_acc"]},
