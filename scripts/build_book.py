@@ -36,6 +36,8 @@ from pathlib import Path
 
 import yaml
 
+from mmtheory.book import PAGE_SUFFIX
+
 ROOT = Path(__file__).resolve().parents[1]
 CACHE_FILE = "build_cache.json"
 SCORECARD = "99_scorecard"
@@ -45,7 +47,7 @@ ENV_INPUTS = ("MMTHEORY_IEMOCAP", "MMTHEORY_CREMAD")
 PROFILES = ("quick", "full")
 #: The sidebar caption of the paper-scale part, and the suffix of its pages' names (beside the quick pages).
 FULL_CAPTION = "Paper-scale run (full profile)"
-FULL_SUFFIX = "-full"  # = mmtheory.book.PAGE_SUFFIX["full"] (tests/test_profiles_publication.py checks)
+FULL_SUFFIX = PAGE_SUFFIX["full"]  # the package's one value (the scorecard links these pages)
 
 
 def run_dir_for(profile: str, root: Path | None = None) -> Path:
@@ -381,11 +383,11 @@ def main(argv: list[str] | None = None) -> int:
     executed: dict[str, set[str]] = {p: set() for p in PROFILES}
     if not args.skip_execute:
         # Chapters under the chosen profile; the scorecard always under the quick one (it shows both profiles).
-        stages = [(args.profile, [nb for nb in notebooks if Path(nb).name != SCORECARD])]
-        stages.append(("quick", [nb for nb in notebooks if Path(nb).name == SCORECARD]
-                       if args.profile != "quick" else []))
         if args.profile == "quick":
             stages = [("quick", notebooks)]
+        else:
+            stages = [(args.profile, [nb for nb in notebooks if Path(nb).name != SCORECARD]),
+                      ("quick", [nb for nb in notebooks if Path(nb).name == SCORECARD])]
         for profile, todo in stages:
             failed = execute_changed(todo, profile, run_dir_for(profile), jobs=args.jobs, force=args.force,
                                      executed=executed[profile])
